@@ -1,0 +1,191 @@
+"""`portrait`: thin verbs over the library. A failure prints one `Error:` line and exits non-zero."""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from pipeline.errors import PortraitError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="grid-portrait: customer portraits for power utilities (用户画像)")
+console = Console()
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DIR = REPO_ROOT / "data" / "sample"
+DEFAULT_AS_OF = date(2025, 12, 31)
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="show tracebacks and debug logs")) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _progress(stage: str) -> None:
+    err_console.print(f"[dim]… {stage}[/dim]")
+
+
+def _print_counts(result) -> None:
+    t = RichTable(title=f"rows per table (as-of {result.settings.as_of})", show_lines=False)
+    for col in ("table", "read", "accepted", "rejected", "top reject reasons", "balanced"):
+        t.add_column(col, justify="right" if col in ("read", "accepted", "rejected") else "left")
+    for name, c in result.counts.items():
+        reasons = ", ".join(f"{k} {v}" for k, v in list(c.reasons.items())[:3])
+        t.add_row(name, f"{c.read:,}", f"{c.accepted:,}", f"{c.rejected:,}", reasons, "✓" if c.balanced else "✗")
+    console.print(t)
+
+
+def _print_timings(timings: dict[str, float]) -> None:
+    parts = "  ".join(f"{k} {v:.2f}s" for k, v in timings.items())
+    console.print(f"time per stage: {parts}  (total {sum(timings.values()):.2f}s)")
+
+
+def _print_problems(result) -> None:
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+    for s in result.staged:
+        m = s.resolution
+        if m.unknown or m.ignored:
+            console.print(f"[yellow]mapping:[/yellow] {s.label} → {s.table}: unknown columns not loaded: "
+                          f"{', '.join(m.unknown + m.ignored)}")
+
+
+def _settings_for(source: Optional[Path], config: Optional[Path], as_of: Optional[str], store: Optional[Path],
+                  mapping: Optional[Path]):
+    from pipeline.settings import load_settings, parse_date, settings_from_dict
+
+    overrides = {"as_of": as_of, "store": str(store) if store else None, "mapping": str(mapping) if mapping else None}
+    if config:
+        settings = load_settings(config, {k: v for k, v in overrides.items() if v is not None})
+        if source:
+            from pipeline.settings import SourceSpec
+            settings = settings.with_(sources=(SourceSpec(path=source),))
+        return settings
+    if source is None:
+        raise PortraitError("say what to read", hint="pass --source DIR (a folder of exports) or --config run.toml")
+    raw = {"as_of": as_of or DEFAULT_AS_OF.isoformat(), "store": str(store or Path("store")), "source": str(source)}
+    if mapping:
+        raw["mapping"] = str(mapping)
+    return settings_from_dict(raw, base_dir=Path.cwd())
+
+
+def _run_and_report(settings, title: str) -> None:
+    from pipeline.run import run_pipeline
+
+    start = time.perf_counter()
+    result = run_pipeline(settings, progress=_progress)
+    console.print(f"[bold green]{title}[/bold green] run {result.run_id} published as-of {settings.as_of} "
+                  f"in {time.perf_counter() - start:.1f}s")
+    _print_counts(result)
+    _print_problems(result)
+    _print_timings(result.timings)
+    console.print(f"store: {Path(settings.store).resolve()}")
+    console.print(f"snapshot: {result.snapshot}")
+    console.print(f"manifest: {result.manifest_path}")
+
+
+@app.command()
+def run(
+    source: Optional[Path] = typer.Option(None, "--source", help="folder (or file) of exports"),
+    config: Optional[Path] = typer.Option(None, "--config", help="run.toml with sources, params and store"),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="snapshot date, YYYY-MM-DD (usually a month end)"),
+    store: Optional[Path] = typer.Option(None, "--store", help="portrait store folder"),
+    mapping: Optional[Path] = typer.Option(None, "--mapping", help="extra header mapping YAML"),
+    engine: str = typer.Option("duckdb", "--engine", help="duckdb (default)"),
+) -> None:
+    """Run the pipeline on exports and publish a snapshot to the store."""
+    settings = _settings_for(source, config, as_of, store, mapping)
+    if engine != "duckdb":
+        raise PortraitError(f"engine {engine!r} is not available in this version", hint="use --engine duckdb")
+    _run_and_report(settings, "ok")
+
+
+@app.command()
+def validate(
+    source: Optional[Path] = typer.Option(None, "--source", help="folder (or file) of exports"),
+    config: Optional[Path] = typer.Option(None, "--config", help="run.toml"),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="as-of date used for date sanity checks"),
+    mapping: Optional[Path] = typer.Option(None, "--mapping", help="extra header mapping YAML"),
+    rejects: int = typer.Option(10, "--show-rejects", help="how many reject examples to print per table"),
+) -> None:
+    """Dry run: read, map and check the exports; report per table; write nothing to the store."""
+    from pipeline.run import validate_only
+
+    settings = _settings_for(source, config, as_of, None, mapping)
+    result = validate_only(settings, progress=_progress)
+    for s in result.staged:
+        m = s.resolution
+        enc = f", {s.encoding}" if s.encoding else ""
+        console.print(f"[bold]{s.label}[/bold] → {s.table} ({s.format}{enc}); "
+                      f"{len(m.bindings)} columns mapped" + (f", {len(m.wide_dates)} day columns (wide)" if m.wide_dates else "")
+                      + (f"; unknown: {', '.join(m.unknown)}" if m.unknown else ""))
+    _print_counts(result)
+    _print_problems(result)
+    console.print("validate is a dry run: nothing was written to a store.")
+    if not result.balanced:
+        raise PortraitError("row accounting does not balance", hint="this is a bug; rerun with --debug")
+
+
+@app.command()
+def demo(
+    customers: int = typer.Option(2000, "--customers", help="customers in the generated sample"),
+    seed: int = typer.Option(42, "--seed", help="random seed of the generator"),
+    store: Path = typer.Option(Path("store"), "--store", help="where to publish the demo store"),
+    data: Optional[Path] = typer.Option(None, "--data", help="where to write generated exports"),
+) -> None:
+    """Generate the sample exports (if absent), run the pipeline on them, and print a summary."""
+    from pipeline.sample_exports import write_sample_exports
+    from pipeline.settings import settings_from_dict
+
+    if data is None:
+        committed = SAMPLE_DIR / "exports"
+        if customers == 2000 and seed == 42 and committed.exists():
+            data = SAMPLE_DIR
+        else:
+            data = Path(".portrait") / f"sample-{customers}-{seed}"
+    if not (data / "exports").exists():
+        console.print(f"generating {customers:,} customers (seed {seed}) into {data} …")
+        write_sample_exports(data, customers=customers, seed=seed, as_of=DEFAULT_AS_OF)
+    settings = settings_from_dict({"as_of": DEFAULT_AS_OF.isoformat(), "store": str(store.resolve()),
+                                   "source": str((data / "exports").resolve())})
+    _run_and_report(settings, "demo")
+
+
+def main() -> None:
+    """Entry point of the `portrait` console script."""
+    try:
+        app(standalone_mode=False)
+    except PortraitError as err:
+        if _state["debug"]:
+            raise
+        err_console.print(f"Error: {err}", markup=False, highlight=False)
+        sys.exit(1)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("Error: interrupted")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as err:  # click usage errors and unexpected failures: one line unless --debug
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        if _state["debug"]:
+            raise
+        err_console.print(f"Error: {type(err).__name__}: {err} (rerun with --debug for the traceback)",
+                          markup=False, highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""One run: exports in, validated canonical tables, features, published snapshot, manifest."""
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+import duckdb
+
+from pipeline import __version__
+from pipeline.contracts import TABLES
+from pipeline.engine import connect
+from pipeline.errors import IngestError, PortraitError
+from pipeline.settings import Settings
+from pipeline.sources.mapping import describe_mapping, load_mapping
+from pipeline.stages.features import build_features
+from pipeline.stages.ingest import IngestProblems, StagedSource, ingest_sources
+from pipeline.stages.validate import TableCounts, validate_sources
+from pipeline.store import publish_snapshot, work_dir, write_run_manifest
+
+log = logging.getLogger("portrait")
+Progress = Callable[[str], None]
+
+# Canonical tables published as they are; readings are published as `usage_daily`.
+PUBLISHED_CANONICAL = ("customers", "bills", "payments", "contacts", "outages", "applications")
+
+
+@dataclass
+class RunResult:
+    """What a run did: counts, timings, warnings, and where it published."""
+
+    run_id: str
+    settings: Settings
+    counts: dict[str, TableCounts]
+    timings: dict[str, float]
+    warnings: list[str]
+    problems: IngestProblems
+    staged: list[StagedSource] = field(default_factory=list)
+    snapshot: Path | None = None
+    manifest_path: Path | None = None
+    rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        """Return True when every table satisfies accepted + rejected = read."""
+        return all(c.balanced for c in self.counts.values())
+
+
+def new_run_id() -> str:
+    """Return a sortable, unique run id."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def code_version() -> str:
+    """Return the package version plus the git commit when running from a checkout."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+{sha}" if sha else __version__
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str, progress: Progress | None) -> Iterator[None]:
+    if progress:
+        progress(stage)
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = round(time.perf_counter() - start, 3)
+
+
+def _check_problems(problems: IngestProblems, staged: list[StagedSource]) -> None:
+    if problems.errors:
+        if len(problems.errors) == 1:
+            raise problems.errors[0]
+        lines = "\n  ".join(str(e) for e in problems.errors)
+        raise IngestError(f"{len(problems.errors)} exports cannot be read:\n  {lines}")
+    if not any(s.table == "customers" for s in staged):
+        raise IngestError("no export feeds the customers table (客户档案)",
+                          hint="every run needs the customer archive; add it to the source folder or set table = \"customers\" on a source")
+
+
+def _ingest_and_validate(con: duckdb.DuckDBPyConnection, settings: Settings, scratch: Path,
+                         timings: dict[str, float], progress: Progress | None):
+    mapping = load_mapping(settings.mapping)
+    with _timed(timings, "ingest", progress):
+        staged, problems = ingest_sources(con, settings.sources, mapping, scratch)
+    _check_problems(problems, staged)
+    with _timed(timings, "validate", progress):
+        counts = validate_sources(con, staged, mapping, settings.as_of)
+    unbalanced = [c.table for c in counts.values() if not c.balanced]
+    if unbalanced:  # a bug, not bad data: refuse to publish rather than lose rows
+        raise PortraitError(f"row accounting does not balance for {', '.join(unbalanced)}",
+                            hint="this is a grid-portrait bug; run with --debug and report it")
+    return mapping, staged, problems, counts
+
+
+def validate_only(settings: Settings, progress: Progress | None = None) -> RunResult:
+    """Return the validation report for the sources, writing nothing to any store."""
+    timings: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="portrait-validate-") as tmp:
+        con = connect(Path(tmp) / "work.duckdb", settings.duckdb)
+        try:
+            _, staged, problems, counts = _ingest_and_validate(con, settings, Path(tmp), timings, progress)
+        finally:
+            con.close()
+    return RunResult("validate", settings, counts, timings, problems.warnings, problems, staged)
+
+
+def _published_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, str]:
+    tables = {name: f'SELECT * FROM "{name}"' for name in PUBLISHED_CANONICAL}
+    window_start = f"DATE '{settings.as_of.isoformat()}' - INTERVAL 400 DAY"
+    tables["usage_daily"] = (f"SELECT * FROM readings WHERE reading_date > {window_start} "
+                             f"AND reading_date <= DATE '{settings.as_of.isoformat()}' ORDER BY customer_id, reading_date")
+    tables["features"] = "SELECT * FROM features"
+    tables["rejects"] = "SELECT * FROM rejects ORDER BY table_name, source, line"
+    optional = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    for extra in ("contact_text",):
+        if extra in optional:
+            tables[extra] = f'SELECT * FROM "{extra}"'
+    return tables
+
+
+def _manifest(run_id: str, settings: Settings, status: str, started: datetime, timings: dict[str, float],
+              counts: dict[str, TableCounts], staged: list[StagedSource], warnings: list[str],
+              mapping_sources: list[str], error: str | None = None, rows: dict[str, int] | None = None) -> dict:
+    return {
+        "run_id": run_id,
+        "status": status,
+        "as_of": settings.as_of.isoformat(),
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "code_version": code_version(),
+        "engine": settings.engine,
+        "host": {"python": platform.python_version(), "duckdb": duckdb.__version__, "cpus": os.cpu_count()},
+        "sources": [s.label() for s in settings.sources],
+        "inputs": [{**s.info, "table": s.table, "label": s.label, "mapping": describe_mapping(s.resolution)} for s in staged],
+        "mapping_files": mapping_sources,
+        "params": asdict(settings.params),
+        "counts": {k: {"read": v.read, "accepted": v.accepted, "rejected": v.rejected, "reasons": v.reasons,
+                       "sources": v.sources} for k, v in counts.items()},
+        "rows": rows or {},
+        "timings": timings,
+        "total_seconds": round(sum(timings.values()), 3),
+        "warnings": warnings,
+        "error": error,
+    }
+
+
+def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work: bool = False) -> RunResult:
+    """Run ingest → validate → text → features → publish for one as-of date; return what happened."""
+    run_id = new_run_id()
+    started = datetime.now(timezone.utc)
+    timings: dict[str, float] = {}
+    counts: dict[str, TableCounts] = {}
+    staged: list[StagedSource] = []
+    warnings: list[str] = []
+    mapping_sources: list[str] = []
+    store = Path(settings.store)
+    scratch = work_dir(store, run_id)
+    con = connect(scratch / "work.duckdb", settings.duckdb)
+    rows: dict[str, int] = {}
+    try:
+        mapping, staged, problems, counts = _ingest_and_validate(con, settings, scratch, timings, progress)
+        mapping_sources = list(mapping.sources)
+        warnings = list(problems.warnings)
+        with _timed(timings, "text", progress):
+            from pipeline.stages.text import contact_text
+
+            rows["contact_text"] = contact_text(con)
+        with _timed(timings, "features", progress):
+            rows.update(build_features(con, settings.as_of, settings.params))
+        manifest = _manifest(run_id, settings, "published", started, timings, counts, staged, warnings,
+                             mapping_sources, rows=rows)
+        with _timed(timings, "publish", progress):
+            snap = publish_snapshot(con, store, settings.as_of, run_id, _published_tables(con, settings), manifest)
+        manifest = _manifest(run_id, settings, "published", started, timings, counts, staged, warnings,
+                             mapping_sources, rows=rows)
+        manifest["snapshot"] = str(snap.relative_to(store))
+        path = write_run_manifest(store, manifest)
+        return RunResult(run_id, settings, counts, timings, warnings, problems, staged, snap, path, rows)
+    except BaseException as err:
+        msg = str(err) if isinstance(err, PortraitError) else f"{type(err).__name__}: {err}"
+        write_run_manifest(store, _manifest(run_id, settings, "failed", started, timings, counts, staged,
+                                            warnings, mapping_sources, error=msg, rows=rows))
+        raise
+    finally:
+        con.close()
+        if not keep_work:
+            shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,179 @@
+"""Features: per-customer SQL models (pipeline/sql/*.sql) evaluated in the engine for one as-of date."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+
+from pipeline.contracts import TABLES
+from pipeline.errors import ConfigError
+from pipeline.settings import Params
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_HEADER = re.compile(r"^--\s*(model|grain|depends|description):\s*(.*)$")
+
+
+@dataclass(frozen=True)
+class FeatureModel:
+    """One SQL model: a file whose SELECT returns one row per `grain` value."""
+
+    name: str
+    path: Path
+    grain: str
+    depends: tuple[str, ...]
+    description: str
+    sql: str
+
+
+def _parse_model(path: Path) -> FeatureModel:
+    meta: dict[str, str] = {}
+    last = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = _HEADER.match(line)
+        if m:
+            last = m.group(1)
+            meta[last] = m.group(2).strip()
+        elif line.startswith("--") and last == "description":
+            meta["description"] += " " + line.lstrip("-").strip()
+        elif not line.startswith("--"):
+            break
+    name = meta.get("model") or path.stem
+    if name != path.stem:
+        raise ConfigError(f"{path}: header says model `{name}` but the file is {path.name}",
+                          hint="a model's file is named after the table it returns")
+    return FeatureModel(
+        name=name, path=path, grain=meta.get("grain", "customer_id"),
+        depends=tuple(d.strip() for d in meta.get("depends", "").split(",") if d.strip()),
+        description=meta.get("description", ""), sql=path.read_text(encoding="utf-8"),
+    )
+
+
+@lru_cache(maxsize=None)
+def _models_in(folder: str) -> tuple[FeatureModel, ...]:
+    models = [_parse_model(p) for p in sorted(Path(folder).glob("*.sql"))]
+    return tuple(_dependency_order(models))
+
+
+def feature_models(folder: Path = SQL_DIR) -> tuple[FeatureModel, ...]:
+    """Return the feature models in `folder`, in dependency order."""
+    return _models_in(str(folder))
+
+
+def _dependency_order(models: list[FeatureModel]) -> list[FeatureModel]:
+    by_name = {m.name: m for m in models}
+    done: list[FeatureModel] = []
+    seen: set[str] = set()
+
+    def visit(m: FeatureModel, stack: tuple[str, ...]) -> None:
+        if m.name in seen:
+            return
+        if m.name in stack:
+            raise ConfigError(f"feature models depend on each other in a cycle: {' -> '.join(stack + (m.name,))}")
+        for dep in m.depends:
+            if dep in by_name:
+                visit(by_name[dep], stack + (m.name,))
+        seen.add(m.name)
+        done.append(m)
+
+    for m in models:
+        visit(m, ())
+    return done
+
+
+def param_values(as_of: date, params: Params) -> dict[str, object]:
+    """Return the values `$name` placeholders in model and tag SQL may use."""
+    values: dict[str, object] = {f.name: getattr(params, f.name) for f in fields(params)}
+    values["as_of"] = as_of
+    return values
+
+
+def render_sql(sql: str, values: dict[str, object], where: str) -> str:
+    """Return `sql` with `$name` placeholders replaced by typed SQL literals."""
+
+    def literal(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in values:
+            raise ConfigError(f"{where} uses parameter ${name}, which the run config does not define",
+                              hint=f"known parameters: {', '.join(sorted(values))}")
+        v = values[name]
+        if isinstance(v, date):
+            return f"DATE '{v.isoformat()}'"
+        if isinstance(v, bool):
+            return "TRUE" if v else "FALSE"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        return "'" + str(v).replace("'", "''") + "'"
+
+    return _PARAM.sub(literal, sql)
+
+
+def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
+                   folder: Path = SQL_DIR) -> dict[str, int]:
+    """Create every model's table and the wide `features` table; return rows per table."""
+    values = param_values(as_of, params)
+    rows: dict[str, int] = {}
+    existing = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    built: list[FeatureModel] = []
+    for model in feature_models(folder):
+        missing = [d for d in model.depends if d not in existing and d not in rows]
+        if missing:  # e.g. the text stage did not run: the model's features are simply absent
+            continue
+        sql = render_sql(model.sql, values, str(model.path))
+        con.execute(f'CREATE OR REPLACE TABLE "{model.name}" AS {sql}')
+        rows[model.name] = con.execute(f'SELECT count(*) FROM "{model.name}"').fetchone()[0]
+        built.append(model)
+    base, *rest = [m for m in built if m.grain == "customer_id"]
+    seen = set(_columns(con, base.name))
+    selects = [f"b.*"]
+    joins = []
+    for i, m in enumerate(rest):
+        cols = [c for c in _columns(con, m.name) if c not in seen]
+        seen.update(cols)
+        selects += [f't{i}."{c}"' for c in cols]
+        joins.append(f'LEFT JOIN "{m.name}" t{i} ON t{i}.customer_id = b.customer_id')
+    con.execute(f"CREATE OR REPLACE TABLE features AS SELECT {', '.join(selects)} FROM \"{base.name}\" b {' '.join(joins)} "
+                f"ORDER BY b.customer_id")
+    rows["features"] = con.execute("SELECT count(*) FROM features").fetchone()[0]
+    return rows
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()]
+
+
+def create_empty_canonical_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every canonical table with no rows, to learn the models' output schemas."""
+    for t in TABLES.values():
+        cols = ", ".join(f'"{c.name}" {c.type}' for c in t.columns)
+        con.execute(f'CREATE OR REPLACE TABLE "{t.name}" ({cols})')
+
+
+def feature_catalog(params: Params | None = None) -> dict[str, dict[str, str]]:
+    """Return every feature column the models define: name -> {model, type}, without any data."""
+    from pipeline.engine import connect
+
+    con = connect()
+    try:
+        create_empty_canonical_tables(con)
+        try:
+            from pipeline.stages.text import contact_text
+
+            contact_text(con)
+        except ImportError:
+            pass
+        build_features(con, date(2025, 12, 31), params or Params())
+        out: dict[str, dict[str, str]] = {}
+        for model in feature_models():
+            exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [model.name]).fetchone()[0]
+            if not exists:
+                continue
+            for name, typ, *_ in con.execute(f'DESCRIBE "{model.name}"').fetchall():
+                out.setdefault(name, {"model": model.name, "type": typ})
+        return out
+    finally:
+        con.close()

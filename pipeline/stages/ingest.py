@@ -1,0 +1,182 @@
+"""Ingest: find the exports, stage each one where DuckDB reads it, and map its headers.
+
+Nothing here loads rows into Python: CSV and Parquet are read by DuckDB in place, GBK is
+transcoded in a streaming pass, Excel and database tables are staged as Parquet.
+"""
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from pipeline.contracts import TABLES
+from pipeline.errors import IngestError, MappingError, PortraitError
+from pipeline.settings import SourceSpec
+from pipeline.sources import files as filesrc
+from pipeline.sources.mapping import HeaderResolution, Mapping, resolve_headers, table_for_file
+
+
+@dataclass
+class StagedSource:
+    """One export, staged and mapped: where DuckDB reads it and how its headers bind."""
+
+    index: int
+    table: str
+    label: str  # file name or redacted database source, as shown to users
+    format: str  # csv | excel | parquet | database
+    relation: str  # a DuckDB FROM-clause yielding _gp_idx, [_gp_line], and the raw headers as VARCHAR
+    resolution: HeaderResolution
+    has_line: bool  # the relation carries _gp_line (Excel); CSV lines are derived from parse rejects
+    encoding: str | None = None
+    parse_rejects: str | None = None  # DuckDB rejects table of the CSV reader, when there is one
+    info: dict = field(default_factory=dict)  # size, sha256, … for the manifest
+
+
+@dataclass
+class IngestProblems:
+    """Whole-file problems, collected so a user sees all of them at once."""
+
+    errors: list[PortraitError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    unassigned: list[str] = field(default_factory=list)  # files that feed no table
+
+
+def _sql_str(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _csv_relation(path: Path, index: int, *, rejects: bool) -> str:
+    # The dialect comes from the header line, not DuckDB's sniffer: a sniffer can give up on a
+    # file whose sample holds malformed lines, and those lines are exactly what must be reported.
+    headers, delim = filesrc.csv_header(path)
+    columns = "{" + ", ".join(f"{_sql_str(h)}: 'VARCHAR'" for h in headers) + "}"
+    opts = (f"auto_detect=false, header=true, delim={_sql_str(delim)}, quote='\"', escape='\"', "
+            f"columns={columns}")
+    if rejects:
+        opts += f", store_rejects=true, rejects_table='_gp_rej_{index}', rejects_scan='_gp_rejscan_{index}'"
+    return f"(SELECT row_number() OVER () AS _gp_idx, * FROM read_csv({_sql_str(str(path))}, {opts}))"
+
+
+def _parquet_relation(path: Path, has_line: bool) -> str:
+    if has_line:
+        return f"(SELECT _gp_line AS _gp_idx, * FROM read_parquet({_sql_str(str(path))}))"
+    return f"(SELECT file_row_number + 1 AS _gp_idx, * EXCLUDE (file_row_number) FROM read_parquet({_sql_str(str(path))}, file_row_number=true))"
+
+
+def _headers(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {relation} LIMIT 0").fetchall()]
+    return [c for c in cols if not c.startswith("_gp_")]
+
+
+def _check_declared_encoding(path: Path, encoding: str) -> None:
+    """Fail early, naming the line, when a file is not in the encoding the config declares."""
+    with open(path, "rb") as fh:
+        sample = fh.read(4 << 20)
+    try:
+        codecs.getincrementaldecoder(encoding)(errors="strict").decode(sample, final=False)
+    except UnicodeDecodeError as err:
+        line = sample[: err.start].count(b"\n") + 1
+        guess = filesrc.detect_encoding(path)
+        raise IngestError(
+            f"{path.name}: line {line} is not valid {encoding} (byte 0x{sample[err.start]:02X} at offset {err.start})",
+            hint=(f"the file looks like {guess}; set encoding = \"{guess}\" for this source, or drop the encoding "
+                  "setting and let grid-portrait detect it") if guess != encoding else
+                 "re-export the file as UTF-8 or GBK",
+        ) from None
+
+
+def stage_file(
+    con: duckdb.DuckDBPyConnection, path: Path, index: int, work_dir: Path, mapping: Mapping,
+    spec: SourceSpec, problems: IngestProblems,
+) -> StagedSource | None:
+    """Return one export file staged and mapped, or None (with the problem recorded)."""
+    fmt = filesrc.file_format(path)
+    info = filesrc.file_info(path)
+    meta = {"path": str(path), "format": fmt, "size": info.size, "sha256": info.sha256}
+    encoding = None
+    has_line = False
+    rejects = None
+    if fmt == "csv":
+        encoding = filesrc.normalise_encoding(spec.encoding) if spec.encoding else filesrc.detect_encoding(path)
+        if spec.encoding:
+            _check_declared_encoding(path, encoding)
+        readable = path
+        if encoding not in ("utf-8", "ascii"):
+            readable = work_dir / f"src{index}.utf8.csv"
+            filesrc.transcode_to_utf8(path, readable, encoding)
+        relation = _csv_relation(readable, index, rejects=True)
+        rejects = f"_gp_rej_{index}"
+        meta["encoding"] = encoding
+    elif fmt == "excel":
+        staged = work_dir / f"src{index}.parquet"
+        filesrc.stage_excel(path, staged, spec.sheet)
+        relation, has_line = _parquet_relation(staged, has_line=True), True
+    else:
+        relation = _parquet_relation(path, has_line=False)
+    try:
+        headers = _headers(con, relation)
+    except duckdb.Error as err:
+        raise IngestError(f"{path.name}: cannot read the file ({str(err).splitlines()[0]})",
+                          hint="check the file is a complete, well-formed export") from None
+    table = spec.table or table_for_file(mapping, path.name, headers)
+    if table is None:
+        problems.unassigned.append(path.name)
+        problems.warnings.append(
+            f"{path.name}: matches no canonical table by name or headers; it was not loaded "
+            "(add a `files:` pattern to the mapping, or set table = … for this source)"
+        )
+        return None
+    if table not in TABLES:
+        raise IngestError(f"source {spec.label()}: unknown table {table!r}", hint=f"tables are {', '.join(TABLES)}")
+    resolution = resolve_headers(mapping, table, headers, path.name)
+    return StagedSource(index, table, path.name, fmt, relation, resolution, has_line, encoding, rejects, meta)
+
+
+def stage_database(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, index: int, work_dir: Path, mapping: Mapping,
+) -> StagedSource:
+    """Return a database table or query staged as Parquet and mapped."""
+    from pipeline.sources.database import stage_table
+
+    dest = work_dir / f"src{index}.parquet"
+    rows = stage_table(spec.resolved_uri(), table=spec.source_table, query=spec.query, dest=dest)
+    relation = _parquet_relation(dest, has_line=False)
+    headers = _headers(con, relation)
+    label = spec.label()
+    resolution = resolve_headers(mapping, spec.table, headers, label)
+    meta = {"source": label, "format": "database", "rows_staged": rows}
+    return StagedSource(index, spec.table, label, "database", relation, resolution, False, None, None, meta)
+
+
+def ingest_sources(
+    con: duckdb.DuckDBPyConnection, sources: tuple[SourceSpec, ...], mapping: Mapping, work_dir: Path,
+) -> tuple[list[StagedSource], IngestProblems]:
+    """Return every export staged and mapped, plus the whole-file problems found on the way."""
+    staged: list[StagedSource] = []
+    problems = IngestProblems()
+    index = 0
+    for spec in sources:
+        if spec.uri is not None:
+            try:
+                staged.append(stage_database(con, spec, index, work_dir, mapping))
+            except PortraitError as err:
+                problems.errors.append(err)
+            except Exception as err:  # a driver error: report it with the redacted source
+                problems.errors.append(IngestError(f"{spec.label()}: {type(err).__name__}: {err}"))
+            index += 1
+            continue
+        for path in filesrc.discover_files(spec.path):
+            try:
+                got = stage_file(con, path, index, work_dir, mapping, spec, problems)
+                if got is not None:
+                    staged.append(got)
+            except (MappingError, IngestError) as err:
+                problems.errors.append(err)
+            index += 1
+    present = {s.table for s in staged}
+    for name, table in TABLES.items():
+        if name not in present and not table.optional:
+            problems.warnings.append(f"no export feeds table {name} ({table.label}); its features will be empty")
+    return staged, problems

@@ -1,0 +1,317 @@
+"""Validate: cast staged exports onto the canonical contracts, in the engine, with row accounting.
+
+Every input row ends in exactly one place: its canonical table, or `rejects` with the file,
+line, column, a reason code and a message that says how to fix it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import duckdb
+
+from pipeline.contracts import LOAD_ORDER, TABLES, Column, Table
+from pipeline.sources.mapping import Mapping
+from pipeline.stages.ingest import StagedSource
+
+DATE_FORMATS = ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日", "%Y.%m.%d",
+                "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M"]
+MONTH_FORMATS = ["%Y%m", "%Y-%m", "%Y/%m", "%Y年%m月", "%Y.%m"]
+TIMESTAMP_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M",
+                     "%Y%m%d%H%M%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y/%m/%d",
+                     "%Y-%m-%d", "%Y%m%d", "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日"]
+EARLIEST_DATE = date(1950, 1, 1)
+
+REJECTS_COLUMNS = ("table_name", "source", "line", "column_name", "reason", "message", "value")
+
+
+@dataclass
+class TableCounts:
+    """Row accounting for one canonical table (and per source file)."""
+
+    table: str
+    read: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    sources: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        """Return True when accepted + rejected = read."""
+        return self.accepted + self.rejected == self.read
+
+
+def _q(ident: str) -> str:
+    return '"' + str(ident).replace('"', '""') + '"'
+
+
+def _lit(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _list(values: list[str]) -> str:
+    return "[" + ", ".join(_lit(v) for v in values) + "]"
+
+
+def _raw_expr(source: StagedSource, col: Column, synonyms: dict[str, str]) -> str:
+    header = source.resolution.header_for(col.name)
+    if source.resolution.wide_dates and col.name == "kwh":
+        expr = "NULLIF(TRIM(CAST(_gp_value AS VARCHAR)), '')"
+    elif source.resolution.wide_dates and col.name == "reading_date":
+        expr = "CAST(_gp_daydate AS VARCHAR)"
+    elif header is None:
+        return "CAST(NULL AS VARCHAR)"
+    else:
+        expr = f"NULLIF(TRIM(CAST({_q(header)} AS VARCHAR)), '')"
+    if synonyms:
+        cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in synonyms.items() if k != "")
+        empty = synonyms.get("")
+        inner = f"CASE {expr} {cases} ELSE {expr} END" if cases else expr
+        return f"COALESCE({inner}, {_lit(empty)})" if empty is not None else inner
+    return expr
+
+
+def _typed_expr(col: Column, raw: str, scale: float | None, mapping: Mapping) -> str:
+    if col.type == "VARCHAR":
+        return raw
+    if col.type == "DATE":
+        fmts = MONTH_FORMATS + DATE_FORMATS if col.name == "period" else DATE_FORMATS
+        expr = f"COALESCE(TRY_CAST({raw} AS DATE), CAST(TRY_STRPTIME({raw}, {_list(fmts)}) AS DATE))"
+        return f"CAST(date_trunc('month', {expr}) AS DATE)" if col.name == "period" else expr
+    if col.type == "TIMESTAMP":
+        return f"COALESCE(TRY_CAST({raw} AS TIMESTAMP), TRY_STRPTIME({raw}, {_list(TIMESTAMP_FORMATS)}))"
+    if col.type == "DOUBLE":
+        expr = f"TRY_CAST(REPLACE({raw}, ',', '') AS DOUBLE)"
+        return f"({expr} * {scale!r})" if scale else expr
+    if col.type == "INTEGER":
+        d = f"TRY_CAST(REPLACE({raw}, ',', '') AS DOUBLE)"
+        return f"CASE WHEN {d} = floor({d}) AND abs({d}) < 2e9 THEN CAST({d} AS INTEGER) END"
+    if col.type == "BOOLEAN":
+        return (f"CASE WHEN {raw} IN ({', '.join(_lit(w) for w in mapping.true_words)}) THEN TRUE "
+                f"WHEN {raw} IN ({', '.join(_lit(w) for w in mapping.false_words)}) THEN FALSE END")
+    raise ValueError(f"unsupported canonical type {col.type}")
+
+
+_TYPE_CODES = {"DATE": "bad_date", "TIMESTAMP": "bad_timestamp", "DOUBLE": "bad_number",
+               "INTEGER": "bad_integer", "BOOLEAN": "bad_boolean"}
+_TYPE_HINTS = {
+    "DATE": "write dates as YYYY-MM-DD",
+    "TIMESTAMP": "write times as YYYY-MM-DD HH:MM:SS",
+    "DOUBLE": "write a plain number, e.g. 12.5",
+    "INTEGER": "write a whole number",
+    "BOOLEAN": "write 是 or 否 (or add the word to `booleans:` in the mapping)",
+}
+
+
+def _reason(code: str, col: Column, message_sql: str) -> str:
+    return f"concat({_lit(code + '|' + col.name + '|')}, {message_sql})"
+
+
+def _shown(col: Column, raw: str) -> str:
+    # Personal data never appears in messages: a reject report is read by more people than the export.
+    return "'(personal data hidden)'" if col.pii else f"concat('''', left({raw}, 60), '''')"
+
+
+def _checks(table: Table, source: StagedSource, raws: dict[str, str], typed: dict[str, str], as_of: date) -> list[tuple[str, str]]:
+    """Return (condition, reason) pairs in priority order for one source."""
+    out: list[tuple[str, str]] = []
+    if source.encoding not in (None, "utf-8", "ascii"):
+        for name, raw in raws.items():
+            col = table.column(name)
+            out.append((f"contains({raw}, chr(65533))", _reason(
+                "bad_encoding", col,
+                f"'{col.label} ({col.name}) has bytes that are not valid {source.encoding} — re-export the file or check its encoding'")))
+    latest = as_of + timedelta(days=366)
+    for col in table.columns:
+        raw, val = raws[col.name], typed[col.name]
+        label = f"{col.label} ({col.name})"
+        if col.required:
+            out.append((f"{raw} IS NULL", _reason("missing_value", col, _lit(f"{label} is empty but required"))))
+        if col.type != "VARCHAR":
+            out.append((f"{raw} IS NOT NULL AND {val} IS NULL", _reason(
+                _TYPE_CODES[col.type], col,
+                f"concat({_lit(label + ' = ')}, {_shown(col, raw)}, {_lit(' is not valid — ' + _TYPE_HINTS[col.type])})")))
+        if col.pattern:
+            out.append((f"{raw} IS NOT NULL AND NOT regexp_full_match({raw}, {_lit(col.pattern)})", _reason(
+                "bad_account", col,
+                f"concat({_lit(label + ' = ')}, {_shown(col, raw)}, ' has ', length({raw}), "
+                f"{_lit(' characters; it must be exactly 10 digits — if leading zeros were lost, re-export the column as text')})")))
+        if col.allowed:
+            allowed = ", ".join(col.allowed)
+            out.append((f"{val} IS NOT NULL AND {val} NOT IN ({', '.join(_lit(a) for a in col.allowed)})", _reason(
+                "unknown_value", col,
+                f"concat({_lit(label + ' = ')}, {_shown(col, raw)}, "
+                f"{_lit(f' is not one of {allowed} — add a synonym under values.{col.name} in the mapping file')})")))
+        if col.min is not None or col.max is not None:
+            lo = col.min if col.min is not None else float("-inf")
+            hi = col.max if col.max is not None else float("inf")
+            cond = " OR ".join(
+                ([f"{val} < {col.min!r}"] if col.min is not None else [])
+                + ([f"{val} > {col.max!r}"] if col.max is not None else [])
+                + [f"isnan({val})"])
+            out.append((f"{val} IS NOT NULL AND ({cond})", _reason(
+                "out_of_range", col,
+                f"concat({_lit(label + ' = ')}, {_shown(col, raw)}, {_lit(f' is outside the plausible range [{lo:g}, {hi:g}]')})")))
+        if col.type in ("DATE", "TIMESTAMP"):
+            out.append((f"{val} IS NOT NULL AND (CAST({val} AS DATE) < {_lit(EARLIEST_DATE)} OR CAST({val} AS DATE) > {_lit(latest)})",
+                        _reason("date_out_of_range", col,
+                                f"concat({_lit(label + ' = ')}, {_shown(col, raw)}, "
+                                f"{_lit(f' is outside {EARLIEST_DATE} … {latest} (as-of {as_of} plus a year)')})")))
+    return out
+
+
+def _source_sql(source: StagedSource, mapping: Mapping, as_of: date) -> str:
+    table = TABLES[source.table]
+    synonyms = mapping.tables[source.table].values
+    scales = {b.column: b.scale for b in source.resolution.bindings}
+    raws = {c.name: _raw_expr(source, c, synonyms.get(c.name, {})) for c in table.columns}
+    typed = {c.name: _typed_expr(c, raws[c.name], scales.get(c.name), mapping) for c in table.columns}
+    checks = _checks(table, source, raws, typed, as_of)
+    reason = "CASE " + " ".join(f"WHEN {cond} THEN {msg}" for cond, msg in checks) + " END" if checks else "NULL"
+    relation = source.relation
+    extra = ""
+    if source.resolution.wide_dates:
+        days = ", ".join(_q(h) for h, _ in source.resolution.wide_dates)
+        values = ", ".join(f"({_lit(h)}, {_lit(d)})" for h, d in source.resolution.wide_dates)
+        relation = (f"(SELECT u.*, d.day AS _gp_daydate FROM (UNPIVOT {relation} ON {days} INTO NAME _gp_day VALUE _gp_value) u "
+                    f"JOIN (VALUES {values}) AS d(header, day) ON u._gp_day = d.header)")
+        extra = ", _gp_day"
+    else:
+        extra = ", CAST(NULL AS VARCHAR) AS _gp_day"
+    cols = ", ".join(f"{typed[c.name]} AS {_q(c.name)}" for c in table.columns)
+    return (f"SELECT {source.index} AS _gp_src, _gp_idx{extra}, {cols}, {reason} AS _gp_reason "
+            f"FROM {relation} AS _gp_raw")
+
+
+def _line_sql(source: StagedSource, idx: str) -> str:
+    """SQL for the 1-based line (CSV) or row (Excel) of a parsed row index."""
+    if source.parse_rejects:
+        # The CSV reader skips malformed lines, so parsed row k sits after every malformed line
+        # that precedes it: line(k) = k + 1 + #{i : r_i - 1 - i < k} over sorted malformed lines r_i.
+        return (f"({idx} + 1 + (SELECT count(*) FROM (SELECT line, row_number() OVER (ORDER BY line) AS i "
+                f"FROM (SELECT DISTINCT line FROM {source.parse_rejects})) pr WHERE pr.line - 1 - pr.i < {idx}))")
+    return idx if source.has_line else f"({idx} + 1)"
+
+
+def _key_message(table: Table) -> str:
+    return "(" + ", ".join(f"{table.column(k).label}" for k in table.key) + ")"
+
+
+def validate_sources(
+    con: duckdb.DuckDBPyConnection, staged: list[StagedSource], mapping: Mapping, as_of: date,
+) -> dict[str, TableCounts]:
+    """Create the canonical tables and `rejects` in `con`; return the row accounting per table."""
+    con.execute("CREATE OR REPLACE TABLE rejects (table_name VARCHAR, source VARCHAR, line BIGINT, column_name VARCHAR, "
+                "reason VARCHAR, message VARCHAR, value VARCHAR)")
+    counts: dict[str, TableCounts] = {}
+    labels = {s.index: s.label for s in staged}
+    for name in LOAD_ORDER:
+        table = TABLES[name]
+        sources = [s for s in staged if s.table == name]
+        tc = TableCounts(name)
+        counts[name] = tc
+        chk = f"_gp_chk_{name}"
+        if sources:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {chk} AS " + " UNION ALL ".join(_source_sql(s, mapping, as_of) for s in sources))
+        else:
+            cols = ", ".join(f"CAST(NULL AS {c.type}) AS {_q(c.name)}" for c in table.columns)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {chk} AS SELECT 0 AS _gp_src, 0::BIGINT AS _gp_idx, "
+                        f"NULL::VARCHAR AS _gp_day, {cols}, NULL::VARCHAR AS _gp_reason LIMIT 0")
+        _reference_checks(con, table, chk)
+        _duplicate_checks(con, table, chk, labels)
+        cols = ", ".join(_q(c.name) for c in table.columns)
+        order = ", ".join(_q(k) for k in table.key)
+        con.execute(f"CREATE OR REPLACE TABLE {_q(name)} AS SELECT {cols} FROM {chk} WHERE _gp_reason IS NULL ORDER BY {order}")
+        for s in sources:
+            _write_rejects(con, table, s, chk)
+        _count(con, tc, sources, chk, labels)
+        con.execute(f"DROP TABLE {chk}")
+    return counts
+
+
+def _reference_checks(con: duckdb.DuckDBPyConnection, table: Table, chk: str) -> None:
+    if table.references_customers:
+        con.execute(f"""
+            UPDATE {chk} SET _gp_reason = concat('unknown_customer|customer_id|户号 (customer_id) = ''', {chk}.customer_id,
+              ''' is not in 客户档案 — check that the customer export is complete, or that this row belongs to this utility')
+            WHERE _gp_reason IS NULL AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = {chk}.customer_id)""")
+    if table.name == "outages":
+        con.execute(f"""
+            UPDATE {chk} SET _gp_reason = concat('unknown_district|district_id|台区编号 (district_id) = ''', {chk}.district_id,
+              ''' is not the 台区 of any customer in 客户档案 — check the 台区 codes match the customer export')
+            WHERE _gp_reason IS NULL AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.district_id = {chk}.district_id)""")
+
+
+def _duplicate_checks(con: duckdb.DuckDBPyConnection, table: Table, chk: str, labels: dict[int, str]) -> None:
+    key = ", ".join(_q(k) for k in table.key)
+    # Find duplicated keys with an aggregate first: cheap, and usually empty, so the window
+    # below only ever runs over the few duplicated rows.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_dupkeys AS SELECT {key} FROM {chk} WHERE _gp_reason IS NULL "
+                f"GROUP BY {key} HAVING count(*) > 1")
+    if not con.execute("SELECT count(*) FROM _gp_dupkeys").fetchone()[0]:
+        return
+    on = " AND ".join(f"k.{_q(c)} = c.{_q(c)}" for c in table.key)
+    src_label = "CASE first_src " + " ".join(f"WHEN {i} THEN {_lit(l)}" for i, l in labels.items()) + " END"
+    con.execute(f"""
+        UPDATE {chk} SET _gp_reason = d.reason FROM (
+            SELECT _gp_src, _gp_idx, _gp_day,
+                   concat('duplicate|{table.key[-1]}|duplicates the key {_key_message(table)} of an earlier row in ',
+                          {src_label}, ' — keep one of the rows in the export') AS reason
+            FROM (SELECT c._gp_src, c._gp_idx, c._gp_day,
+                    row_number() OVER w AS rn, first_value(c._gp_src) OVER w AS first_src
+                  FROM {chk} c JOIN _gp_dupkeys k ON {on}
+                  WHERE c._gp_reason IS NULL
+                  WINDOW w AS (PARTITION BY {", ".join("c." + _q(k) for k in table.key)} ORDER BY c._gp_src, c._gp_idx, c._gp_day))
+            WHERE rn > 1) d
+        WHERE {chk}._gp_src = d._gp_src AND {chk}._gp_idx = d._gp_idx AND {chk}._gp_day IS NOT DISTINCT FROM d._gp_day""")
+
+
+def _write_rejects(con: duckdb.DuckDBPyConnection, table: Table, source: StagedSource, chk: str) -> None:
+    line = _line_sql(source, "_gp_idx")
+    pii = [c.name for c in table.columns if c.pii]
+    value_cases = " ".join(
+        f"WHEN {_lit(c.name)} THEN CAST({_q(c.name)} AS VARCHAR)" for c in table.columns if not c.pii)
+    value = f"CASE split_part(_gp_reason, '|', 2) {value_cases} ELSE NULL END" if value_cases else "NULL"
+    con.execute(f"""
+        INSERT INTO rejects
+        SELECT {_lit(table.name)}, {_lit(source.label)}, {line},
+               split_part(_gp_reason, '|', 2), split_part(_gp_reason, '|', 1),
+               concat({_lit(source.label + ' line ')}, {line}, CASE WHEN _gp_day IS NOT NULL THEN concat(' column ', _gp_day) ELSE '' END,
+                      ': ', substr(_gp_reason, length(split_part(_gp_reason, '|', 1)) + length(split_part(_gp_reason, '|', 2)) + 3)),
+               {value}
+        FROM {chk} WHERE _gp_src = {source.index} AND _gp_reason IS NOT NULL""")
+    if source.parse_rejects:
+        show_line = "NULL" if pii else "left(any_value(csv_line), 200)"
+        con.execute(f"""
+            INSERT INTO rejects
+            SELECT {_lit(table.name)}, {_lit(source.label)}, line, any_value(column_name),
+                   CASE WHEN bool_or(error_type = 'INVALID ENCODING') THEN 'bad_encoding' ELSE 'malformed_line' END,
+                   concat({_lit(source.label + ' line ')}, line, ': ',
+                          CASE WHEN bool_or(error_type = 'INVALID ENCODING')
+                               THEN 'bytes that are not valid UTF-8 — re-export the line, or set the file''s real encoding (e.g. gbk)'
+                               ELSE concat(any_value(error_message), ' — fix the line''s quoting or column count') END),
+                   {show_line}
+            FROM {source.parse_rejects} GROUP BY line""")
+
+
+def _count(con: duckdb.DuckDBPyConnection, tc: TableCounts, sources: list[StagedSource], chk: str, labels: dict[int, str]) -> None:
+    per_src = dict(con.execute(f"SELECT _gp_src, count(*) FROM {chk} GROUP BY _gp_src").fetchall())
+    for s in sources:
+        parsed = per_src.get(s.index, 0)
+        malformed = con.execute(f"SELECT count(DISTINCT line) FROM {s.parse_rejects}").fetchone()[0] if s.parse_rejects else 0
+        rejected = con.execute("SELECT count(*) FROM rejects WHERE table_name = ? AND source = ?", [tc.table, s.label]).fetchone()[0]
+        tc.sources[s.label] = {"read": parsed + malformed, "accepted": 0, "rejected": rejected}
+        accepted_src = con.execute(f"SELECT count(*) FROM {chk} WHERE _gp_src = ? AND _gp_reason IS NULL", [s.index]).fetchone()[0]
+        tc.sources[s.label]["accepted"] = accepted_src
+        tc.read += parsed + malformed
+    tc.accepted = con.execute(f"SELECT count(*) FROM {_q(tc.table)}").fetchone()[0]
+    tc.rejected = con.execute("SELECT count(*) FROM rejects WHERE table_name = ?", [tc.table]).fetchone()[0]
+    tc.reasons = dict(con.execute(
+        "SELECT reason, count(*) FROM rejects WHERE table_name = ? GROUP BY reason ORDER BY 2 DESC", [tc.table]).fetchall())

@@ -1,0 +1,438 @@
+"""Sentiment, complaint motives, service signals, special needs and topic of Chinese contact texts.
+
+Everything the classifier knows about words lives in the YAML lexicons beside this module
+(`lexicons/`, format in its README). One pass of a precompiled trie regex finds every cue,
+negator, intensifier, contrast word and blocker in a text; a short left-to-right scan then
+applies negation scope and intensity and adds the cue weights up. No model is downloaded.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import pyarrow as pa
+import yaml
+
+LEXICON_DIR = Path(__file__).with_name("lexicons")
+
+MOTIVES: tuple[str, ...] = ("venting", "respect", "advice", "compensation", "fairness", "efficiency")
+MOTIVE_NAMES: dict[str, str] = {
+    "venting": "求发泄", "respect": "求尊重", "advice": "求建议",
+    "compensation": "求补偿", "fairness": "求公平", "efficiency": "求高效",
+}
+SIGNALS: tuple[str, ...] = ("escalation", "abuse", "chasing", "urgency")
+SPECIAL_NEEDS: tuple[str, ...] = ("hearing", "foreign", "elderly_alone")
+OTHER_TOPIC = "其他"
+
+# Weights add up per text; a flag (motive, escalation, abuse, chasing, special need) is raised
+# at 0.7, so one strong cue suffices and weak cues need company. Scores are 1 - exp(-sum).
+FLAG_WEIGHT = 0.7
+# Summed sentiment weight inside (-0.5, 0.5) is neutral: a lone "谢谢" or "麻烦" stays neutral.
+NEUTRAL_BAND = 0.5
+# sentiment_score = tanh(0.6 * sum): one strong word gives about ±0.5, three saturate near ±0.95.
+SCORE_SLOPE = 0.6
+TOPIC_MIN_WEIGHT = 0.3
+NEGATION_SCOPE = 4  # characters between a negator's end and the cue's start
+INTENSIFIER_SCOPE = 3
+# "不满意" negated ("没有不满意") is only mildly positive; "满意" negated ("不太满意") is clearly negative.
+NEGATED_NEGATIVE = -0.3
+NEGATED_POSITIVE = -0.8
+CONTRAST_DISCOUNT = 0.5
+_CLAUSE_BREAKS = frozenset("，,。.！!？?；;、：:\n\r\t…~～（）()【】[]\"“”'‘’ ")
+_LATIN_WORD = re.compile(r"[a-z]{2,}")
+_HAS_LATIN = re.compile(r"[a-z]")
+
+_LEXICON_FILES = ("sentiment", "modifiers", "motives", "signals", "special_needs", "topics")
+_MODIFIER_KINDS = ("negators", "intensifiers", "contrast", "blockers")
+
+# Term kinds in the compiled table.
+_CUE, _NEGATOR, _INTENSIFIER, _CONTRAST, _BLOCKER = range(5)
+
+TEXT_SCHEMA = pa.schema(
+    [
+        pa.field("sentiment", pa.string()),
+        pa.field("sentiment_score", pa.float64()),
+        *[pa.field(f"motive_{m}", pa.int8()) for m in MOTIVES],
+        *[pa.field(f"score_{m}", pa.float64()) for m in MOTIVES],
+        pa.field("escalation", pa.int8()),
+        pa.field("abuse", pa.int8()),
+        pa.field("chasing", pa.int8()),
+        pa.field("urgency", pa.float64()),
+        pa.field("special_need", pa.string()),
+        pa.field("topic", pa.string()),
+        pa.field("evidence", pa.string()),
+    ]
+)
+CSV_COLUMNS: tuple[str, ...] = (
+    "sentiment", "sentiment_score", *[f"motive_{m}" for m in MOTIVES], "escalation", "abuse", "special_need",
+)
+
+
+class LexiconError(ValueError):
+    """A lexicon file that cannot be read; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class _Term:
+    kind: int
+    sentiment: float = 0.0  # signed weight toward sentiment
+    effects: tuple[tuple[int, float], ...] = ()  # (slot, weight) into the per-text accumulator
+    factor: float = 1.0  # intensifier factor
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Compiled lexicons: one trie regex over every term, and what each term does."""
+
+    pattern: re.Pattern[str]
+    terms: dict[str, _Term]
+    topics: tuple[str, ...]
+    sources: tuple[Path, ...]
+
+    @property
+    def n_slots(self) -> int:
+        """Return the size of the per-text accumulator."""
+        return _TOPIC_SLOT + len(self.topics)
+
+
+# Accumulator layout: motives, then signals, then special needs, then topics.
+_MOTIVE_SLOT = {m: i for i, m in enumerate(MOTIVES)}
+_SIGNAL_SLOT = {s: len(MOTIVES) + i for i, s in enumerate(SIGNALS)}
+_NEED_SLOT = {n: len(MOTIVES) + len(SIGNALS) + i for i, n in enumerate(SPECIAL_NEEDS)}
+_TOPIC_SLOT = len(MOTIVES) + len(SIGNALS) + len(SPECIAL_NEEDS)
+
+
+def load_lexicon(*directories: Path | str) -> Lexicon:
+    """Return the lexicon compiled from the built-in files, overlaid by each directory given in turn."""
+    raw = _read_lexicon_dir(LEXICON_DIR, base=True)
+    for directory in directories:
+        _overlay(raw, _read_lexicon_dir(Path(directory), base=False))
+    return _compile(raw, (LEXICON_DIR, *map(Path, directories)))
+
+
+@lru_cache(maxsize=1)
+def default_lexicon() -> Lexicon:
+    """Return the built-in lexicon, compiled once per process."""
+    return load_lexicon()
+
+
+def _read_lexicon_dir(directory: Path, *, base: bool) -> dict[str, dict]:
+    if not directory.is_dir():
+        raise LexiconError(f"lexicon directory {directory} does not exist")
+    found: dict[str, dict] = {}
+    for path in sorted(directory.glob("*.y*ml")):
+        if path.stem not in _LEXICON_FILES:
+            raise LexiconError(
+                f"{path}: unknown lexicon file; name it one of "
+                + ", ".join(f"{n}.yaml" for n in _LEXICON_FILES)
+            )
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise LexiconError(f"{path}: not valid YAML ({exc}); check indentation and colons") from exc
+        if not isinstance(data, dict):
+            raise LexiconError(f"{path}: expected a mapping of groups at the top level")
+        found[path.stem] = _checked_file(path, data)
+    if base:
+        missing = [n for n in _LEXICON_FILES if n not in found]
+        if missing:
+            raise LexiconError(f"{directory}: missing lexicon files {missing}")
+    return found
+
+
+def _checked_file(path: Path, data: dict) -> dict:
+    stem = path.stem
+    if stem == "modifiers":
+        for kind, body in data.items():
+            if kind not in _MODIFIER_KINDS:
+                raise LexiconError(f"{path}: unknown section `{kind}`; use one of {list(_MODIFIER_KINDS)}")
+            if kind == "intensifiers":
+                _check_weights(path, kind, body, upper=5.0)
+            elif not isinstance(body, list):
+                raise LexiconError(f"{path}: `{kind}` must be a list of words (`- 词`)")
+        return {k: (dict(v) if k == "intensifiers" else [str(w) for w in v]) for k, v in data.items()}
+    known = {"motives": MOTIVES, "signals": SIGNALS, "special_needs": SPECIAL_NEEDS}.get(stem)
+    for group, body in data.items():
+        if known is not None and group not in known:
+            raise LexiconError(f"{path}: unknown group `{group}`; {stem} has only {list(known)}")
+        if stem == "sentiment" and group not in ("positive", "negative"):
+            raise LexiconError(f"{path}: unknown group `{group}`; use `positive` or `negative`")
+        if not isinstance(body, dict) or not isinstance(body.get("cues", {}), dict):
+            raise LexiconError(f"{path}: group `{group}` needs a `cues:` mapping of word: weight")
+        _check_weights(path, f"{group}.cues", body.get("cues") or {}, upper=3.0)
+        implied = body.get("implies")
+        if implied is not None and implied not in MOTIVES:
+            raise LexiconError(f"{path}: `{group}.implies: {implied}` is not a motive; use one of {list(MOTIVES)}")
+    return {g: {**b, "cues": dict(b.get("cues") or {})} for g, b in data.items()}
+
+
+def _check_weights(path: Path, where: str, cues: object, *, upper: float) -> None:
+    if not isinstance(cues, dict):
+        raise LexiconError(f"{path}: `{where}` must be a mapping of word: weight")
+    for word, weight in cues.items():
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 <= weight <= upper:
+            raise LexiconError(
+                f"{path}: `{where}` word {word!r} has weight {weight!r}; give a number from 0 to {upper}"
+            )
+
+
+def _overlay(base: dict[str, dict], extra: dict[str, dict]) -> None:
+    # An overlay adds words and overrides weights; weight 0 removes a cue.
+    for stem, groups in extra.items():
+        target = base.setdefault(stem, {})
+        for group, body in groups.items():
+            if stem == "modifiers":
+                if group == "intensifiers":
+                    target.setdefault(group, {}).update(body)
+                else:
+                    target.setdefault(group, [])
+                    target[group] = [*target[group], *[w for w in body if w not in target[group]]]
+                continue
+            merged = target.setdefault(group, {"cues": {}})
+            merged.update({k: v for k, v in body.items() if k != "cues"})
+            merged["cues"] = {**merged.get("cues", {}), **body["cues"]}
+
+
+def _compile(raw: dict[str, dict], sources: tuple[Path, ...]) -> Lexicon:
+    sentiment: dict[str, float] = {}
+    effects: dict[str, dict[int, float]] = {}
+
+    def add(word: object, weight: float, group_sentiment: float, slots: Iterable[int]) -> None:
+        term = str(word).strip().lower()
+        if not term or weight <= 0:
+            return
+        signed = group_sentiment * weight
+        # A word listed under several groups counts once toward sentiment: its strongest listing.
+        if signed and abs(signed) > abs(sentiment.get(term, 0.0)):
+            sentiment[term] = signed
+        bucket = effects.setdefault(term, {})
+        for slot in slots:
+            bucket[slot] = max(bucket.get(slot, 0.0), weight)
+
+    for group, body in raw["sentiment"].items():
+        sign = float(body.get("sentiment", 1.0 if group == "positive" else -1.0))
+        if (sign > 0) != (group == "positive"):
+            raise LexiconError(f"sentiment.yaml: group `{group}` has sentiment {sign}; its sign must match the group")
+        for word, weight in body["cues"].items():
+            add(word, weight, sign, ())
+    for stem, slot_of in (("motives", _MOTIVE_SLOT), ("signals", _SIGNAL_SLOT), ("special_needs", _NEED_SLOT)):
+        for group, body in raw[stem].items():
+            slots = [slot_of[group]]
+            if body.get("implies"):
+                slots.append(_MOTIVE_SLOT[body["implies"]])
+            for word, weight in body["cues"].items():
+                add(word, weight, float(body.get("sentiment", 0.0)), slots)
+    topics = tuple(raw["topics"])
+    for i, topic in enumerate(topics):
+        for word, weight in raw["topics"][topic]["cues"].items():
+            add(word, weight, 0.0, (_TOPIC_SLOT + i,))
+
+    terms: dict[str, _Term] = {}
+    modifiers = raw["modifiers"]
+    for word in modifiers.get("blockers", []):
+        terms[str(word).lower()] = _Term(_BLOCKER)
+    for word in modifiers.get("contrast", []):
+        terms[str(word).lower()] = _Term(_CONTRAST)
+    for word, factor in modifiers.get("intensifiers", {}).items():
+        terms[str(word).lower()] = _Term(_INTENSIFIER, factor=float(factor))
+    for word in modifiers.get("negators", []):
+        terms[str(word).lower()] = _Term(_NEGATOR)
+    # A word that is a cue anywhere is a cue: cues override modifiers and blockers.
+    for term, bucket in effects.items():
+        if bucket or term in sentiment:
+            terms[term] = _Term(_CUE, sentiment.get(term, 0.0), tuple(sorted(bucket.items())))
+    pattern = re.compile(_trie_regex(terms))
+    return Lexicon(pattern, terms, topics, sources)
+
+
+def _trie_regex(words: Iterable[str]) -> str:
+    # A trie-shaped alternation lets `re` test each position once per character instead of once
+    # per word, and the greedy optional groups make the longest word win at each position.
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        alternatives = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not alternatives:
+            return ""
+        if len(alternatives) == 1 and "" not in node:
+            return alternatives[0]
+        body = "(?:" + "|".join(alternatives) + ")"
+        return body + "?" if "" in node else body
+
+    return build(trie)
+
+
+def _no_break(text: str, start: int, end: int) -> bool:
+    for ch in text[start:end]:
+        if ch in _CLAUSE_BREAKS:
+            return False
+    return True
+
+
+def _scan(text: str, lex: Lexicon) -> tuple[float, list[float], list[str]]:
+    """Return the summed sentiment, the per-slot weights and the evidence phrases of one text."""
+    low = text.lower()
+    terms = lex.terms
+    acc = [0.0] * lex.n_slots
+    sentiment = 0.0
+    evidence: list[str] = []
+    neg_start = neg_end = int_end = -100
+    neg_count = 0
+    int_factor = 1.0
+    for match in lex.pattern.finditer(low):
+        word = match.group()
+        term = terms[word]
+        start, end = match.span()
+        kind = term.kind
+        if kind == _CUE:
+            negated = (
+                neg_count % 2 == 1 and start - neg_end <= NEGATION_SCOPE and _no_break(low, neg_end, start)
+            )
+            factor = 1.0
+            if start - int_end <= INTENSIFIER_SCOPE and _no_break(low, int_end, start):
+                factor = int_factor
+            if negated:
+                if term.sentiment:
+                    flip = NEGATED_POSITIVE if term.sentiment > 0 else NEGATED_NEGATIVE
+                    sentiment += term.sentiment * factor * flip
+                    evidence.append(text[neg_start:end])
+                continue
+            sentiment += term.sentiment * factor
+            for slot, weight in term.effects:
+                acc[slot] += weight * factor
+            evidence.append(text[start:end])
+        elif kind == _NEGATOR:
+            if neg_count and start - neg_end <= NEGATION_SCOPE and _no_break(low, neg_end, start):
+                neg_count += 1  # "并不是不…": negations in a row cancel pairwise
+            else:
+                neg_count, neg_start = 1, start
+            neg_end = end
+        elif kind == _INTENSIFIER:
+            int_end, int_factor = end, term.factor
+        elif kind == _CONTRAST:
+            # What follows a contrast is what the customer means; it also closes negation scope.
+            sentiment *= CONTRAST_DISCOUNT
+            neg_count = 0
+            int_end = -100
+    return sentiment, acc, evidence
+
+
+def _is_mostly_latin(text: str) -> bool:
+    # A message typed in English (or another Latin-script language) signals a foreign customer.
+    low = text.lower()
+    if not _HAS_LATIN.search(low):
+        return False
+    words = _LATIN_WORD.findall(low)
+    letters = sum(map(len, words))
+    visible = len(low) - low.count(" ")
+    return len(words) >= 3 and letters >= 0.4 * visible
+
+
+def _score(weight: float) -> float:
+    return 1.0 - math.exp(-weight) if weight > 0 else 0.0
+
+
+def classify_texts(texts: Sequence[str | None], lexicon: Lexicon | None = None) -> pa.Table:
+    """Return one row of sentiment, motives, signals, special need, topic and evidence per text, in order."""
+    lex = lexicon or default_lexicon()
+    n_topics = len(lex.topics)
+    columns: dict[str, list] = {name: [] for name in TEXT_SCHEMA.names}
+    motive_cols = [(columns[f"motive_{m}"], columns[f"score_{m}"], _MOTIVE_SLOT[m]) for m in MOTIVES]
+    flag_cols = [(columns[s], _SIGNAL_SLOT[s]) for s in ("escalation", "abuse", "chasing")]
+    urgency_slot = _SIGNAL_SLOT["urgency"]
+    need_slots = [(n, _NEED_SLOT[n]) for n in SPECIAL_NEEDS]
+    exp, tanh = math.exp, math.tanh
+    for text in texts:
+        if not text or not isinstance(text, str) or text.isspace():
+            raw, acc, evidence = 0.0, None, []
+        else:
+            raw, acc, evidence = _scan(text, lex)
+        if raw <= -NEUTRAL_BAND:
+            label = "negative"
+        elif raw >= NEUTRAL_BAND:
+            label = "positive"
+        else:
+            label = "neutral"
+        columns["sentiment"].append(label)
+        columns["sentiment_score"].append(round(tanh(SCORE_SLOPE * raw), 4))
+        if acc is None:
+            for flags, scores, _ in motive_cols:
+                flags.append(0)
+                scores.append(0.0)
+            for flags, _ in flag_cols:
+                flags.append(0)
+            columns["urgency"].append(0.0)
+            columns["special_need"].append("")
+            columns["topic"].append(OTHER_TOPIC)
+            columns["evidence"].append("")
+            continue
+        for flags, scores, slot in motive_cols:
+            weight = acc[slot]
+            flags.append(1 if weight >= FLAG_WEIGHT else 0)
+            scores.append(round(1.0 - exp(-weight), 4) if weight > 0 else 0.0)
+        for flags, slot in flag_cols:
+            flags.append(1 if acc[slot] >= FLAG_WEIGHT else 0)
+        columns["urgency"].append(round(_score(acc[urgency_slot]), 4))
+        needs = [n for n, slot in need_slots if acc[slot] >= FLAG_WEIGHT or (n == "foreign" and _is_mostly_latin(text))]
+        columns["special_need"].append("|".join(needs))
+        topic_weights = acc[_TOPIC_SLOT:_TOPIC_SLOT + n_topics]
+        best = max(topic_weights) if topic_weights else 0.0
+        columns["topic"].append(lex.topics[topic_weights.index(best)] if best >= TOPIC_MIN_WEIGHT else OTHER_TOPIC)
+        columns["evidence"].append("；".join(dict.fromkeys(evidence)))
+    return pa.Table.from_pydict(columns, schema=TEXT_SCHEMA)
+
+
+def detected_encoding(path: Path) -> str:
+    """Return 'utf-8-sig' when the whole file decodes as UTF-8, else 'gb18030' (a superset of GBK)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "gb18030"
+    return "utf-8-sig"
+
+
+def classify_csv(input: Path, text_column: str, output: Path, encoding: str | None = None) -> int:
+    """Return the number of rows written to `output`: the input columns plus the classifier's CSV columns."""
+    input, output = Path(input), Path(output)
+    encoding = encoding or detected_encoding(input)
+    written = 0
+    # Output is UTF-8 with a BOM so that Excel opens the Chinese text correctly.
+    with input.open("r", encoding=encoding, newline="") as src, output.open(
+        "w", encoding="utf-8-sig", newline=""
+    ) as dst:
+        reader = csv.reader(src)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{input}: the file is empty; expected a header row with column `{text_column}`")
+        if text_column not in header:
+            raise ValueError(
+                f"{input}: no column `{text_column}`; available columns: {', '.join(header)}"
+            )
+        clash = [c for c in CSV_COLUMNS if c in header]
+        if clash:
+            raise ValueError(f"{input}: already has output columns {clash}; rename them or classify the original export")
+        position = header.index(text_column)
+        writer = csv.writer(dst)
+        writer.writerow([*header, *CSV_COLUMNS])
+        while batch := [row for _, row in zip(range(50_000), reader)]:
+            texts = [row[position] if position < len(row) else None for row in batch]
+            result = classify_texts(texts).select(list(CSV_COLUMNS)).to_pydict()
+            for i, row in enumerate(batch):
+                writer.writerow([*row, *(result[c][i] for c in CSV_COLUMNS)])
+            written += len(batch)
+    return written
