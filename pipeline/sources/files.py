@@ -81,16 +81,13 @@ def detect_encoding(path: Path) -> str:
         sample = fh.read(_SAMPLE_BYTES)
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8"
-    text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(sample, final=False)
-    bad = text.count("\ufffd")
-    non_ascii = sum(1 for ch in text if ord(ch) > 127) or 1
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(sample, final=False)
+    bad = utf8.count("\ufffd")
+    non_ascii = sum(1 for ch in utf8 if ord(ch) > 127) or 1
     if bad == 0 or bad / non_ascii < _UTF8_BAD_SHARE:
         return "utf-8"
-    try:
-        codecs.getincrementaldecoder("gb18030")(errors="strict").decode(sample, final=False)
-        return "gb18030"
-    except UnicodeDecodeError:
-        return "utf-8"
+    gb = codecs.getincrementaldecoder("gb18030")(errors="replace").decode(sample, final=False)
+    return "gb18030" if gb.count("\ufffd") < bad else "utf-8"
 
 
 def normalise_encoding(name: str) -> str:

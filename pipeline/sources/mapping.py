@@ -184,7 +184,8 @@ def table_for_file(mapping: Mapping, file_name: str, headers: list[str]) -> str 
             bound.add("reading_date")
             bound.add("kwh")
         if all(r in bound for r in required):
-            score = len(bound) / len(TABLES[table].columns)
+            # Most headers explained wins; the share of the contract explained breaks ties.
+            score = len(bound) + len(bound) / len(TABLES[table].columns)
             if score > best_score:
                 best, best_score = table, score
     return best

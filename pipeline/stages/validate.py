@@ -60,16 +60,24 @@ def _list(values: list[str]) -> str:
     return "[" + ", ".join(_lit(v) for v in values) + "]"
 
 
+# Exports pad cells with ASCII and full-width (U+3000) spaces and stray line breaks.
+_BLANKS = "' \t\r\n\u3000'"
+
+
+def _trimmed(expr: str) -> str:
+    return f"NULLIF(TRIM(CAST({expr} AS VARCHAR), {_BLANKS}), '')"
+
+
 def _raw_expr(source: StagedSource, col: Column, synonyms: dict[str, str]) -> str:
     header = source.resolution.header_for(col.name)
     if source.resolution.wide_dates and col.name == "kwh":
-        expr = "NULLIF(TRIM(CAST(_gp_value AS VARCHAR)), '')"
+        expr = _trimmed("_gp_value")
     elif source.resolution.wide_dates and col.name == "reading_date":
         expr = "CAST(_gp_daydate AS VARCHAR)"
     elif header is None:
         return "CAST(NULL AS VARCHAR)"
     else:
-        expr = f"NULLIF(TRIM(CAST({_q(header)} AS VARCHAR)), '')"
+        expr = _trimmed(_q(header))
     if synonyms:
         cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in synonyms.items() if k != "")
         empty = synonyms.get("")

@@ -38,7 +38,7 @@ NEUTRAL_BAND = 0.5
 # sentiment_score = tanh(0.6 * sum): one strong word gives about ±0.5, three saturate near ±0.95.
 SCORE_SLOPE = 0.6
 TOPIC_MIN_WEIGHT = 0.3
-NEGATION_SCOPE = 4  # characters between a negator's end and the cue's start
+NEGATION_SCOPE = 3  # characters between a negator's end and the cue's start
 INTENSIFIER_SCOPE = 3
 # "不满意" negated ("没有不满意") is only mildly positive; "满意" negated ("不太满意") is clearly negative.
 NEGATED_NEGATIVE = -0.3
@@ -76,6 +76,19 @@ CSV_COLUMNS: tuple[str, ...] = (
 
 class LexiconError(ValueError):
     """A lexicon file that cannot be read; the message names the file and the fix."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a word listed twice in one group (PyYAML would keep the last silently)."""
+
+    def construct_mapping(self, node, deep=False):  # noqa: ANN001, D102
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise LexiconError(f"line {key_node.start_mark.line + 1}: `{key}` is listed twice; keep one line")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 @dataclass(frozen=True)
@@ -133,7 +146,9 @@ def _read_lexicon_dir(directory: Path, *, base: bool) -> dict[str, dict]:
                 + ", ".join(f"{n}.yaml" for n in _LEXICON_FILES)
             )
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
+        except LexiconError as exc:
+            raise LexiconError(f"{path}: {exc}") from exc
         except yaml.YAMLError as exc:
             raise LexiconError(f"{path}: not valid YAML ({exc}); check indentation and colons") from exc
         if not isinstance(data, dict):

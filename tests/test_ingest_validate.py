@@ -1,0 +1,205 @@
+"""Ingest and validate on small hand-made exports: every reason, line numbers, encodings, shapes."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from pipeline.engine import connect
+from pipeline.errors import IngestError, MappingError
+from pipeline.run import _ingest_and_validate, validate_only
+from tests.conftest import AS_OF, customer_rows, settings_for, write_csv
+
+
+def _validate(folder: Path, **extra):
+    """Return (connection, counts) after ingest+validate of a folder, keeping the tables."""
+    con = connect()
+    scratch = Path(tempfile.mkdtemp())
+    _, staged, problems, counts = _ingest_and_validate(con, settings_for(folder, scratch / "store", **extra), scratch, {}, None)
+    return con, counts, staged, problems
+
+
+def _rejects(con, table: str) -> list[tuple]:
+    return con.execute("SELECT line, column_name, reason, message FROM rejects WHERE table_name = ? ORDER BY line",
+                       [table]).fetchall()
+
+
+def test_every_reason_is_reported_with_file_line_and_fix(tiny_exports: Path):
+    write_csv(tiny_exports / "日电量.csv", [
+        ["户号", "数据日期", "日电量", "峰电量", "谷电量"],
+        ["0012345678", "2025-12-01", "5.1", "3", "2.1"],       # line 2 ok
+        ["0012345678", "2025-12-01", "5.1", "3", "2.1"],       # line 3 duplicate of line 2
+        ["0012345678", "2025-12-02", "-3", "", ""],            # line 4 negative reading
+        ["0012345678", "2025-12-03", "1"],                     # line 5 malformed (too few columns)
+        ["0099999999", "2025-12-04", "1", "", ""],             # line 6 unknown customer
+        ["0012345679", "2025-13-04", "1", "", ""],             # line 7 bad date
+        ["0012345679", "2025-12-05", "abc", "", ""],           # line 8 bad number
+        ["", "2025-12-05", "1", "", ""],                       # line 9 missing 户号
+        ["0012345679", "2025-12-06", "1,234.5", "", ""],        # line 10 ok, thousands separator
+    ])
+    con, counts, _, _ = _validate(tiny_exports)
+    c = counts["readings"]
+    assert (c.read, c.accepted, c.rejected) == (9, 2, 7)
+    got = {(line, reason) for line, _, reason, _ in _rejects(con, "readings")}
+    assert got == {(3, "duplicate"), (4, "out_of_range"), (5, "malformed_line"), (6, "unknown_customer"),
+                   (7, "bad_date"), (8, "bad_number"), (9, "missing_value")}
+    messages = {reason: msg for _, _, reason, msg in _rejects(con, "readings")}
+    assert messages["bad_date"].startswith("日电量.csv line 7: ") and "YYYY-MM-DD" in messages["bad_date"]
+    assert "0099999999" in messages["unknown_customer"] and "客户档案" in messages["unknown_customer"]
+    assert "'-3'" in messages["out_of_range"]
+    assert con.execute("SELECT kwh FROM readings WHERE reading_date = DATE '2025-12-06'").fetchone()[0] == 1234.5
+
+
+def test_lost_leading_zeros_and_unknown_category_are_rejected_not_guessed(tmp_path: Path):
+    rows = customer_rows(2)
+    rows.append(["12345680", "王五", "x", "城乡居民生活用电", "TQ001", "一号台区", "城东供电所", "", "否"])
+    rows.append(["0012345681", "赵六", "x", "工业", "TQ001", "一号台区", "城东供电所", "", "否"])
+    rows.append(["0012345682", "钱七", "x", "居民", "TQ001", "一号台区", "城东供电所", "", "是"])  # synonym
+    write_csv(tmp_path / "客户档案.csv", rows)
+    con, counts, _, _ = _validate(tmp_path)
+    assert (counts["customers"].accepted, counts["customers"].rejected) == (3, 2)
+    rej = {reason: msg for _, _, reason, msg in _rejects(con, "customers")}
+    assert "leading zeros" in rej["bad_account"]
+    assert "values.category" in rej["unknown_value"]
+    assert con.execute("SELECT category, prepaid FROM customers WHERE customer_id = '0012345682'").fetchone() == (
+        "城乡居民生活用电", True)
+    # Personal data never leaks into reject values or messages.
+    assert con.execute("SELECT count(*) FROM rejects WHERE message LIKE '%王五%' OR value LIKE '%王五%'").fetchone()[0] == 0
+
+
+def test_gbk_is_detected_and_transcoded(tiny_exports: Path):
+    write_csv(tiny_exports / "缴费记录.csv", [
+        ["户号", "缴费时间", "缴费金额", "缴费渠道", "账期"],
+        ["0012345678", "2025-12-05 10:00:00", "100", "微信支付", "202511"],
+        ["0012345679", "2025/12/06 09:30", "88.5", "柜台", "2025-11"],
+    ], encoding="gbk")
+    con, counts, staged, _ = _validate(tiny_exports)
+    assert [s.encoding for s in staged if s.table == "payments"] == ["gb18030"]
+    assert counts["payments"].accepted == 2
+    rows = con.execute("SELECT channel, period, paid_at FROM payments ORDER BY customer_id").fetchall()
+    assert [r[0] for r in rows] == ["微信", "营业厅"]
+    assert str(rows[1][1]) == "2025-11-01" and str(rows[1][2]) == "2025-12-06 09:30:00"
+
+
+def test_gbk_file_declared_as_utf8_names_the_line_and_the_fix(tiny_exports: Path, tmp_path: Path):
+    gbk = write_csv(tiny_exports / "缴费记录.csv", [
+        ["户号", "缴费时间", "缴费金额", "缴费渠道"], ["0012345678", "2025-12-05 10:00:00", "100", "微信"]], encoding="gbk")
+    settings = settings_for(tiny_exports, tmp_path / "s").with_(sources=(
+        settings_for(tiny_exports, tmp_path / "s").sources[0],))
+    from pipeline.settings import SourceSpec
+    settings = settings.with_(sources=(SourceSpec(path=tiny_exports / "客户档案.csv"),
+                                       SourceSpec(path=gbk, encoding="utf-8")))
+    with pytest.raises(IngestError) as err:
+        validate_only(settings)
+    text = str(err.value)
+    assert "缴费记录.csv: line 1 is not valid utf-8" in text and 'encoding = "gb18030"' in text
+
+
+def test_a_broken_byte_in_a_gbk_file_costs_one_row(tiny_exports: Path):
+    good = "户号,缴费时间,缴费金额,缴费渠道\n0012345678,2025-12-05 10:00:00,100,微信\n".encode("gbk")
+    bad = b"0012345679,2025-12-05 10:00:00,100,\x81\x20\xff\n"
+    tail = "0012345680,2025-12-07 10:00:00,50,支付宝\n".encode("gbk")
+    (tiny_exports / "缴费记录.csv").write_bytes(good + bad + tail)
+    con, counts, _, _ = _validate(tiny_exports, )
+    c = counts["payments"]
+    assert (c.read, c.accepted, c.rejected) == (3, 2, 1)
+    assert _rejects(con, "payments")[0][0] == 3 and _rejects(con, "payments")[0][2] == "bad_encoding"
+
+
+def test_invalid_utf8_lines_are_rejected_with_their_line(tiny_exports: Path):
+    body = "户号,受理时间,受理渠道,业务类型,受理内容,工单编号\n" + "".join(
+        f"0012345678,2025-12-0{i} 10:00:00,95598电话,咨询,客户咨询电价{i},T{i}\n" for i in range(1, 8))
+    data = body.encode("utf-8").replace("电价3".encode(), b"\xff\xfe3")
+    (tiny_exports / "客服工单.csv").write_bytes(data)
+    con, counts, _, _ = _validate(tiny_exports)
+    c = counts["contacts"]
+    assert (c.read, c.accepted, c.rejected) == (7, 6, 1)
+    assert _rejects(con, "contacts")[0][:3] == (4, "受理内容", "bad_encoding")
+
+
+def test_missing_required_column_names_file_column_and_candidates(tiny_exports: Path):
+    write_csv(tiny_exports / "电费账单.csv", [["户号", "账期月份", "电费金额"], ["0012345678", "202512", "10"]])
+    with pytest.raises(MappingError) as err:
+        validate_only(settings_for(tiny_exports, tiny_exports / "store"))
+    text = str(err.value)
+    assert "电费账单.csv" in text and "账期 (period)" in text and "账期月份" in text
+    assert "tables.bills.columns.period" in text
+
+
+def test_mapping_override_fixes_a_dialect(tiny_exports: Path, tmp_path: Path):
+    write_csv(tiny_exports / "电费账单.csv", [["户号", "账期月份", "电费金额"], ["0012345678", "202512", "10"]])
+    override = tmp_path / "mapping.yaml"
+    override.write_text("tables:\n  bills:\n    columns:\n      period: [账期月份]\n", encoding="utf-8")
+    con, counts, _, _ = _validate(tiny_exports, mapping=str(override))
+    assert counts["bills"].accepted == 1
+    assert str(con.execute("SELECT period FROM bills").fetchone()[0]) == "2025-12-01"
+
+
+def test_wide_readings_excel_and_parquet_all_load(tiny_exports: Path):
+    write_csv(tiny_exports / "日电量宽表_202512.csv", [
+        ["户号", "电表资产号", "2025-12-01", "2025-12-02", "2025-12-03"],
+        ["0012345678", "M1", "1.5", "", "2.5"],
+        ["0012345679", "M2", "-1", "2", "3"],
+    ])
+    pq.write_table(pa.table({"户号": ["0012345680"], "数据日期": ["2025-11-30"], "日电量": [4.0]}),
+                   tiny_exports / "日电量_202511.parquet")
+    import openpyxl
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["申请编号", "户号", "业务类型", "申请时间", "完成时间", "当前环节"])
+    from datetime import datetime
+    ws.append(["A1", "0012345678", "光伏并网", datetime(2025, 3, 1, 9, 0), datetime(2025, 3, 20, 15, 0), "归档"])
+    ws.append(["A2", "0012345679", "充电桩", datetime(2025, 12, 1, 9, 0), None, "勘查"])
+    ws.append(["A3", "0012345679", "烧烤", datetime(2025, 12, 1, 9, 0), None, "勘查"])
+    wb.save(tiny_exports / "业扩报装.xlsx")
+    con, counts, staged, _ = _validate(tiny_exports)
+    wide = next(s for s in staged if s.label.startswith("日电量宽表"))
+    assert len(wide.resolution.wide_dates) == 3 and wide.resolution.unknown == ("电表资产号",)
+    c = counts["readings"]
+    assert (c.read, c.accepted, c.rejected) == (6, 5, 1)  # 5 non-empty day cells + 1 parquet row
+    rej = _rejects(con, "readings")[0]
+    assert rej[0] == 3 and "column 2025-12-01" in rej[3]
+    assert counts["applications"].accepted == 2
+    app_rej = _rejects(con, "applications")[0]
+    assert app_rej[0] == 4 and app_rej[2] == "unknown_value"  # Excel row 4
+    assert con.execute("SELECT completed_at IS NULL FROM applications WHERE application_id = 'A2'").fetchone()[0]
+
+
+def test_a_file_that_matches_nothing_is_reported(tiny_exports: Path):
+    write_csv(tiny_exports / "random.csv", [["foo", "bar"], ["1", "2"]])
+    _, _, _, problems = _validate(tiny_exports)
+    assert problems.unassigned == ["random.csv"]
+
+
+def test_headers_alone_identify_an_oddly_named_file(tiny_exports: Path):
+    write_csv(tiny_exports / "export_0001.csv", [
+        ["工单编号", "户号", "受理时间", "受理渠道", "业务类型", "受理内容"],
+        ["T1", "0012345678", "2025-12-01 10:00:00", "95598", "报修", "家里停电了"]])
+    con, counts, _, _ = _validate(tiny_exports)
+    assert counts["contacts"].accepted == 1
+    assert con.execute("SELECT channel, business_type FROM contacts").fetchone() == ("95598电话", "故障报修")
+
+
+_cell = st.text(alphabet=st.sampled_from(list("abc,\"'\n 中文户号；") + ["\t"]), max_size=12)
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(contents=st.lists(_cell, min_size=1, max_size=12))
+def test_any_text_round_trips_and_rows_balance(tmp_path_factory, contents):
+    folder = tmp_path_factory.mktemp("prop")
+    rows = customer_rows(1)
+    body = [["工单编号", "户号", "受理时间", "受理渠道", "业务类型", "受理内容"]]
+    body += [[f"T{i}", "0012345678", "2025-12-01 10:00:00", "95598电话", "咨询", text] for i, text in enumerate(contents)]
+    write_csv(folder / "客户档案.csv", rows)
+    write_csv(folder / "客服工单.csv", body)
+    con, counts, _, _ = _validate(folder)
+    c = counts["contacts"]
+    assert c.read == len(contents) and c.balanced
+    got = dict(con.execute("SELECT ticket_id, content FROM contacts").fetchall())
+    for i, text in enumerate(contents):
+        expected = text.strip() or None
+        assert got.get(f"T{i}", "MISSING") == expected
