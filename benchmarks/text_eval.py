@@ -49,7 +49,8 @@ def _report_labelled(path: Path, show_errors: bool) -> None:
     frame = labelled_set(path)
     predicted = classify_texts(frame["text"].tolist()).to_pandas()
     figures = eval_metrics(frame)
-    print(f"== {path.relative_to(REPO)}: {len(frame)} texts "
+    shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+    print(f"== {shown}: {len(frame)} texts "
           f"({', '.join(f'{k} {v}' for k, v in frame['sentiment'].value_counts().items())})")
     print(f"sentiment  accuracy {figures['sentiment_accuracy']:.3f}  macro-F1 {figures['sentiment_macro_f1']:.3f}")
     labels = ["negative", "neutral", "positive"]

@@ -167,10 +167,10 @@ def main() -> None:
     except PortraitError as err:
         if _state["debug"]:
             raise
-        err_console.print(f"Error: {err}", markup=False, highlight=False)
+        print(f"Error: {err}", file=sys.stderr)
         sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
-        err_console.print("Error: interrupted")
+        print("Error: interrupted", file=sys.stderr)
         sys.exit(130)
     except SystemExit:
         raise
@@ -182,8 +182,7 @@ def main() -> None:
             sys.exit(err.exit_code)
         if _state["debug"]:
             raise
-        err_console.print(f"Error: {type(err).__name__}: {err} (rerun with --debug for the traceback)",
-                          markup=False, highlight=False)
+        print(f"Error: {type(err).__name__}: {err} (rerun with --debug for the traceback)", file=sys.stderr)
         sys.exit(1)
 
 

@@ -45,6 +45,32 @@ class Params:
     frequent_caller_contacts_12m: int = 6
     care_stop_daily_kwh: float = 0.3
     care_stop_days: int = 2
+    # Tag library thresholds (tags/*.yaml).
+    new_customer_days: int = 365  # 新立户: opened within this many days
+    elderly_age: int = 65  # 老年客户: holder's age from the resident ID
+    usage_trend_ratio: float = 0.15  # 用电趋势: 6-month mean moves more than this share
+    season_peak_ratio: float = 0.3  # 季节特征: summer / winter mean above the shoulder months by this share
+    valley_share_high: float = 0.45  # 峰谷特征: 谷 share at or above this is 谷电偏好
+    peak_share_high: float = 0.65  # 峰谷特征: 峰 share at or above this is 峰电为主
+    night_base_high_kwh: float = 3.0  # 夜间基荷: 10th-percentile 谷 kWh per day at or above this is high
+    sudden_change_ratio: float = 2.0  # 用电突变: last 30 days vs the 90 before, up by this factor (down by its inverse)
+    vacant_low_day_share: float = 0.8  # 空置房: share of days under vacant_daily_kwh
+    ev_valley_swing: float = 0.07  # 疑似电动汽车: day-to-day spread of the 谷 share (charging vs other nights)
+    ev_valley_kwh: float = 6.0  # 疑似电动汽车: mean 谷 kWh per day of the latest 60 split days
+    pv_zero_peak_days: int = 15  # 疑似光伏: days with night use but no 峰 import
+    abnormal_drop_ratio: float = 0.5  # 用电异常: consumption since the drop vs the customer's lowest 4-week mean
+    abnormal_min_daily_kwh: float = 0.3  # 用电异常: below this the drop is a stop (care alert), not abnormal use
+    electric_heating_ratio: float = 1.6  # 疑似电采暖: winter mean vs shoulder-month mean
+    value_high_pct: float = 0.8  # 价值等级: bill percentile for 高价值
+    value_mid_pct: float = 0.4  # 价值等级: bill percentile for 中价值
+    bill_shock_ratio: float = 1.5  # 账单突增: last bill vs the mean of the 11 before
+    bill_shock_min_amount: float = 100.0  # 账单突增: ignore last bills under this many 元
+    arrears_high_amount: float = 500.0  # 欠费等级: 元 of arrears that is 高
+    frequent_outages_12m: int = 4  # 频繁停电: outages of the 台区 in 12 months
+    repeat_complaints_12m: int = 2  # 重复投诉: complaints in 12 months
+    chronic_complaints_12m: int = 4  # 频繁投诉: complaints plus 催办 in 12 months
+    digital_high_share: float = 0.8  # 线上化程度: online share of payments for 高
+    digital_low_share: float = 0.3  # 线上化程度: online share of payments under this is 低
 
 
 @dataclass(frozen=True)

@@ -257,7 +257,7 @@ def _missing_message(table: str, missing: list[str], headers: list[str], file_la
     parts = []
     for col in missing:
         label = TABLES[table].column(col).label
-        close = difflib.get_close_matches(label, [str(h) for h in headers], n=3, cutoff=0.3)
+        close = difflib.get_close_matches(label, [str(h) for h in headers], n=3, cutoff=0.5)
         near = f" (closest headers: {', '.join(close)})" if close else ""
         parts.append(f"{label} ({col}){near}")
     shown = ", ".join(str(h) for h in headers[:20]) + (" …" if len(headers) > 20 else "")

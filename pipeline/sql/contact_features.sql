@@ -8,7 +8,7 @@ WITH c AS (
     WHERE contacted_at <= $as_of + INTERVAL 1 DAY AND contacted_at > $as_of - INTERVAL 365 DAY
 ),
 chan AS (
-    SELECT customer_id, channel,
+    SELECT customer_id, channel AS top_channel,
            row_number() OVER (PARTITION BY customer_id ORDER BY count(*) DESC, max(contacted_at) DESC) AS rk
     FROM c GROUP BY customer_id, channel
 )
@@ -37,6 +37,6 @@ SELECT
     avg(call_seconds) FILTER (WHERE channel = '95598电话') AS call_seconds_mean,
     avg(handle_hours) AS handle_hours_mean,
     avg(CASE WHEN c.channel IN ('网上国网', '公众号') THEN 1.0 ELSE 0.0 END) AS online_contact_share,
-    any_value(chan.channel) AS top_contact_channel
+    any_value(chan.top_channel) AS top_contact_channel
 FROM c LEFT JOIN chan ON chan.customer_id = c.customer_id AND chan.rk = 1
 GROUP BY c.customer_id

@@ -8,7 +8,7 @@ WITH p AS (
     WHERE paid_at <= $as_of + INTERVAL 1 DAY AND paid_at > $as_of - INTERVAL 365 DAY
 ),
 chan AS (
-    SELECT customer_id, channel, count(*) AS n,
+    SELECT customer_id, channel AS top_channel, count(*) AS n,
            row_number() OVER (PARTITION BY customer_id ORDER BY count(*) DESC, max(paid_at) DESC) AS rk
     FROM p GROUP BY customer_id, channel
 ),
@@ -46,7 +46,7 @@ SELECT
     agg.online_payment_share,
     agg.autodebit_share,
     agg.last_paid_at,
-    chan.channel AS top_payment_channel,
+    chan.top_channel AS top_payment_channel,
     late.bills_due_12m,
     late.late_payments_12m,
     late.unpaid_bills_12m,

@@ -14,6 +14,7 @@ from pipeline.errors import ConfigError
 from pipeline.settings import Params
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+BASE_MODEL = "customer_base_features"  # one row per customer: every other model joins onto it
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _HEADER = re.compile(r"^--\s*(model|grain|depends|description):\s*(.*)$")
 
@@ -127,7 +128,9 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
         con.execute(f'CREATE OR REPLACE TABLE "{model.name}" AS {sql}')
         rows[model.name] = con.execute(f'SELECT count(*) FROM "{model.name}"').fetchone()[0]
         built.append(model)
-    base, *rest = [m for m in built if m.grain == "customer_id"]
+    per_customer = [m for m in built if m.grain == "customer_id"]
+    base = next(m for m in per_customer if m.name == BASE_MODEL)
+    rest = [m for m in per_customer if m is not base]
     seen = set(_columns(con, base.name))
     selects = [f"b.*"]
     joins = []

@@ -68,16 +68,44 @@ def _trimmed(expr: str) -> str:
     return f"NULLIF(TRIM(CAST({expr} AS VARCHAR), {_BLANKS}), '')"
 
 
+_FAMILIES = {
+    "DATE": ("DATE", "TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "TIMESTAMP WITH TIME ZONE"),
+    "TIMESTAMP": ("TIMESTAMP", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "TIMESTAMP WITH TIME ZONE"),
+    "DOUBLE": ("DOUBLE", "FLOAT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER",
+               "USMALLINT", "UTINYINT"),
+    "INTEGER": ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT"),
+    "BOOLEAN": ("BOOLEAN",),
+}
+
+
+def _native_type(source: StagedSource, col: Column) -> str | None:
+    """Return the source's own type for `col` when it already is the contract's kind of value."""
+    if source.resolution.wide_dates and col.name == "kwh":
+        header = next(iter(h for h, _ in source.resolution.wide_dates))
+    elif source.resolution.wide_dates and col.name == "reading_date":
+        return "DATE"
+    else:
+        header = source.resolution.header_for(col.name)
+    if header is None or col.name == "period":
+        return None
+    typ = source.types.get(header, "VARCHAR")
+    family = _FAMILIES.get(col.type, ())
+    return typ if (typ in family or typ.startswith("DECIMAL") and col.type == "DOUBLE") else None
+
+
 def _raw_expr(source: StagedSource, col: Column, synonyms: dict[str, str]) -> str:
     header = source.resolution.header_for(col.name)
+    native = _native_type(source, col)
     if source.resolution.wide_dates and col.name == "kwh":
-        expr = _trimmed("_gp_value")
+        expr = "_gp_value" if native else _trimmed("_gp_value")
     elif source.resolution.wide_dates and col.name == "reading_date":
-        expr = "CAST(_gp_daydate AS VARCHAR)"
+        return "_gp_daydate"
     elif header is None:
         return "CAST(NULL AS VARCHAR)"
     else:
-        expr = _trimmed(_q(header))
+        expr = _q(header) if native else _trimmed(_q(header))
+    if native:
+        return expr
     if synonyms:
         cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in synonyms.items() if k != "")
         empty = synonyms.get("")
@@ -86,7 +114,12 @@ def _raw_expr(source: StagedSource, col: Column, synonyms: dict[str, str]) -> st
     return expr
 
 
-def _typed_expr(col: Column, raw: str, scale: float | None, mapping: Mapping) -> str:
+def _typed_expr(col: Column, raw: str, scale: float | None, mapping: Mapping, native: str | None = None) -> str:
+    if native:
+        expr = raw if native == col.type else f"CAST({raw} AS {col.type})"
+        if col.type == "INTEGER" and native != "INTEGER":
+            expr = f"TRY_CAST({raw} AS INTEGER)"
+        return f"({expr} * {scale!r})" if scale else expr
     if col.type == "VARCHAR":
         return raw
     if col.type == "DATE":
@@ -124,15 +157,18 @@ def _reason(code: str, col: Column, message_sql: str) -> str:
 
 def _shown(col: Column, raw: str) -> str:
     # Personal data never appears in messages: a reject report is read by more people than the export.
-    return "'(personal data hidden)'" if col.pii else f"concat('''', left({raw}, 60), '''')"
+    return "'(personal data hidden)'" if col.pii else f"concat('''', left(CAST({raw} AS VARCHAR), 60), '''')"
 
 
-def _checks(table: Table, source: StagedSource, raws: dict[str, str], typed: dict[str, str], as_of: date) -> list[tuple[str, str]]:
+def _checks(table: Table, source: StagedSource, raws: dict[str, str], typed: dict[str, str], as_of: date,
+            natives: dict[str, str | None]) -> list[tuple[str, str]]:
     """Return (condition, reason) pairs in priority order for one source."""
     out: list[tuple[str, str]] = []
     if source.encoding not in (None, "utf-8", "ascii"):
         for name, raw in raws.items():
             col = table.column(name)
+            if natives[name]:
+                continue
             out.append((f"contains({raw}, chr(65533))", _reason(
                 "bad_encoding", col,
                 f"'{col.label} ({col.name}) has bytes that are not valid {source.encoding} — re-export the file or check its encoding'")))
@@ -142,10 +178,11 @@ def _checks(table: Table, source: StagedSource, raws: dict[str, str], typed: dic
         label = f"{col.label} ({col.name})"
         if col.required:
             out.append((f"{raw} IS NULL", _reason("missing_value", col, _lit(f"{label} is empty but required"))))
-        if col.type != "VARCHAR":
+        if col.type != "VARCHAR" and not natives[col.name]:
+            hint = "write the month as YYYYMM or YYYY-MM" if col.name == "period" else _TYPE_HINTS[col.type]
             out.append((f"{raw} IS NOT NULL AND {val} IS NULL", _reason(
                 _TYPE_CODES[col.type], col,
-                f"concat({_lit(label + ' = ')}, {_shown(col, raw)}, {_lit(' is not valid — ' + _TYPE_HINTS[col.type])})")))
+                f"concat({_lit(label + ' = ')}, {_shown(col, raw)}, {_lit(' is not valid — ' + hint)})")))
         if col.pattern:
             out.append((f"{raw} IS NOT NULL AND NOT regexp_full_match({raw}, {_lit(col.pattern)})", _reason(
                 "bad_account", col,
@@ -179,23 +216,29 @@ def _source_sql(source: StagedSource, mapping: Mapping, as_of: date) -> str:
     table = TABLES[source.table]
     synonyms = mapping.tables[source.table].values
     scales = {b.column: b.scale for b in source.resolution.bindings}
-    raws = {c.name: _raw_expr(source, c, synonyms.get(c.name, {})) for c in table.columns}
-    typed = {c.name: _typed_expr(c, raws[c.name], scales.get(c.name), mapping) for c in table.columns}
-    checks = _checks(table, source, raws, typed, as_of)
+    # Three layers, so each cell is trimmed once and cast once however many checks read it:
+    # raw text (r_*), typed value (t_*), then the first failing check per row.
+    raw_sql = {c.name: _raw_expr(source, c, synonyms.get(c.name, {})) for c in table.columns}
+    raws = {c.name: _q("r_" + c.name) for c in table.columns}
+    natives = {c.name: _native_type(source, c) for c in table.columns}
+    typed_sql = {c.name: _typed_expr(c, raws[c.name], scales.get(c.name), mapping, natives[c.name]) for c in table.columns}
+    typed = {c.name: _q("t_" + c.name) for c in table.columns}
+    checks = _checks(table, source, raws, typed, as_of, natives)
     reason = "CASE " + " ".join(f"WHEN {cond} THEN {msg}" for cond, msg in checks) + " END" if checks else "NULL"
     relation = source.relation
-    extra = ""
     if source.resolution.wide_dates:
         days = ", ".join(_q(h) for h, _ in source.resolution.wide_dates)
         values = ", ".join(f"({_lit(h)}, {_lit(d)})" for h, d in source.resolution.wide_dates)
         relation = (f"(SELECT u.*, d.day AS _gp_daydate FROM (UNPIVOT {relation} ON {days} INTO NAME _gp_day VALUE _gp_value) u "
                     f"JOIN (VALUES {values}) AS d(header, day) ON u._gp_day = d.header)")
-        extra = ", _gp_day"
+        day = "_gp_day"
     else:
-        extra = ", CAST(NULL AS VARCHAR) AS _gp_day"
+        day = "CAST(NULL AS VARCHAR)"
+    layer1 = ", ".join(f"{raw_sql[c.name]} AS {raws[c.name]}" for c in table.columns)
+    layer2 = ", ".join(f"{typed_sql[c.name]} AS {typed[c.name]}" for c in table.columns)
     cols = ", ".join(f"{typed[c.name]} AS {_q(c.name)}" for c in table.columns)
-    return (f"SELECT {source.index} AS _gp_src, _gp_idx{extra}, {cols}, {reason} AS _gp_reason "
-            f"FROM {relation} AS _gp_raw")
+    return (f"SELECT {source.index} AS _gp_src, _gp_idx, _gp_day, {cols}, {reason} AS _gp_reason FROM ("
+            f"SELECT *, {layer2} FROM (SELECT _gp_idx, {day} AS _gp_day, {layer1} FROM {relation} AS _gp_raw))")
 
 
 def _line_sql(source: StagedSource, idx: str) -> str:
@@ -270,7 +313,7 @@ def _duplicate_checks(con: duckdb.DuckDBPyConnection, table: Table, chk: str, la
     con.execute(f"""
         UPDATE {chk} SET _gp_reason = d.reason FROM (
             SELECT _gp_src, _gp_idx, _gp_day,
-                   concat('duplicate|{table.key[-1]}|duplicates the key {_key_message(table)} of an earlier row in ',
+                   concat('duplicate|{"+".join(table.key)}|duplicates the key {_key_message(table)} of an earlier row in ',
                           {src_label}, ' — keep one of the rows in the export') AS reason
             FROM (SELECT c._gp_src, c._gp_idx, c._gp_day,
                     row_number() OVER w AS rn, first_value(c._gp_src) OVER w AS first_src
@@ -297,13 +340,27 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, table: Table, source: StagedS
         FROM {chk} WHERE _gp_src = {source.index} AND _gp_reason IS NOT NULL""")
     if source.parse_rejects:
         show_line = "NULL" if pii else "left(any_value(csv_line), 200)"
+        # A typed CSV column's cast failures are reported by the reader itself, by header name.
+        headers = {b.header: table.column(b.column) for b in source.resolution.bindings}
+        headers.update({h: table.column("kwh") for h, _ in source.resolution.wide_dates})
+        cast_code = "CASE any_value(column_name) " + " ".join(
+            f"WHEN {_lit(h)} THEN {_lit(_TYPE_CODES.get(c.type, 'bad_value'))}" for h, c in headers.items()) + " ELSE 'bad_value' END"
+        cast_col = "CASE any_value(column_name) " + " ".join(
+            f"WHEN {_lit(h)} THEN {_lit(c.name)}" for h, c in headers.items()) + " ELSE any_value(column_name) END"
+        cast_hint = "CASE any_value(column_name) " + " ".join(
+            f"WHEN {_lit(h)} THEN {_lit(c.label + ' (' + c.name + '): ' + _TYPE_HINTS.get(c.type, ''))}" for h, c in headers.items()) + " ELSE '' END"
         con.execute(f"""
             INSERT INTO rejects
-            SELECT {_lit(table.name)}, {_lit(source.label)}, line, any_value(column_name),
-                   CASE WHEN bool_or(error_type = 'INVALID ENCODING') THEN 'bad_encoding' ELSE 'malformed_line' END,
+            SELECT {_lit(table.name)}, {_lit(source.label)}, line,
+                   CASE WHEN bool_or(error_type = 'CAST') THEN {cast_col} ELSE any_value(column_name) END,
+                   CASE WHEN bool_or(error_type = 'INVALID ENCODING') THEN 'bad_encoding'
+                        WHEN bool_or(error_type = 'CAST') THEN {cast_code}
+                        ELSE 'malformed_line' END,
                    concat({_lit(source.label + ' line ')}, line, ': ',
                           CASE WHEN bool_or(error_type = 'INVALID ENCODING')
                                THEN 'bytes that are not valid UTF-8 — re-export the line, or set the file''s real encoding (e.g. gbk)'
+                               WHEN bool_or(error_type = 'CAST')
+                               THEN concat({cast_hint}, ' (', regexp_replace(any_value(error_message), '^Error when converting column "[^"]*". ', ''), ')')
                                ELSE concat(any_value(error_message), ' — fix the line''s quoting or column count') END),
                    {show_line}
             FROM {source.parse_rejects} GROUP BY line""")

@@ -1,0 +1,56 @@
+"""Text stage: classify every contact's content, then roll the signals up per customer."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.text.classifier import TEXT_SCHEMA, classify_texts
+
+BATCH_ROWS = 50_000
+CONTACT_KEYS = ("ticket_id", "customer_id", "contacted_at", "business_type", "channel")
+FEATURES_SQL = Path(__file__).resolve().parents[1] / "sql" / "customer_text_features.sql"
+
+_DUCKDB_TYPES = {pa.string(): "VARCHAR", pa.float64(): "DOUBLE", pa.int8(): "TINYINT"}
+
+
+def contact_text(con: duckdb.DuckDBPyConnection) -> int:
+    """Return the number of rows written to table `contact_text`: one per contact, with its text signals."""
+    key_types = dict(con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'contacts'"
+    ).fetchall())
+    missing = [c for c in (*CONTACT_KEYS, "content") if c not in key_types]
+    if missing:
+        raise ValueError(f"table `contacts` lacks columns {missing}; run the ingest stage first")
+    columns = [f'"{c}" {key_types[c]}' for c in CONTACT_KEYS]
+    columns += [f'"{f.name}" {_DUCKDB_TYPES[f.type]}' for f in TEXT_SCHEMA]
+    # Build under a staging name and swap at the end, so a failure never leaves half a table behind.
+    con.execute("DROP TABLE IF EXISTS contact_text__staging")
+    con.execute(f"CREATE TABLE contact_text__staging ({', '.join(columns)})")
+    # A second cursor streams the contacts while the first one inserts the classified batches.
+    reader = con.cursor().sql(
+        f"SELECT {', '.join(CONTACT_KEYS)}, content FROM contacts ORDER BY ticket_id"
+    ).to_arrow_reader(BATCH_ROWS)
+    written = 0
+    for batch in reader:
+        keys = pa.Table.from_batches([batch]).drop_columns(["content"])
+        signals = classify_texts(batch.column("content").to_pylist())
+        classified = pa.Table.from_arrays(
+            [*keys.columns, *signals.columns], names=[*keys.column_names, *signals.column_names]
+        )
+        con.register("_contact_text_batch", classified)
+        con.execute("INSERT INTO contact_text__staging SELECT * FROM _contact_text_batch")
+        con.unregister("_contact_text_batch")
+        written += batch.num_rows
+    con.execute("DROP TABLE IF EXISTS contact_text")
+    con.execute("ALTER TABLE contact_text__staging RENAME TO contact_text")
+    return written
+
+
+def customer_text_features(con: duckdb.DuckDBPyConnection, as_of: date) -> int:
+    """Return the number of customers written to `customer_text_features` for the 12 months up to `as_of`."""
+    query = FEATURES_SQL.read_text(encoding="utf-8")
+    con.execute(f"CREATE OR REPLACE TABLE customer_text_features AS {query}", {"as_of": as_of})
+    return con.execute("SELECT count(*) FROM customer_text_features").fetchall()[0][0]

@@ -1,0 +1,77 @@
+"""The `portrait` verbs as a user runs them: output, exit codes, one-line errors."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import customer_rows, write_csv
+
+
+def portrait(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the CLI in a subprocess, as a user would."""
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=300)
+
+
+def _exports(tmp_path: Path) -> Path:
+    folder = tmp_path / "exports"
+    write_csv(folder / "客户档案.csv", customer_rows(3))
+    write_csv(folder / "日电量.csv", [["户号", "数据日期", "日电量"], ["0012345678", "2025-12-01", "3"],
+                                     ["0012345678", "2025-12-01", "3"], ["0012345678", "2025-12-02", "-1"]])
+    return folder
+
+
+def test_validate_reports_and_writes_nothing(tmp_path: Path):
+    exports = _exports(tmp_path)
+    out = portrait("validate", "--source", str(exports), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "readings" in out.stdout and "duplicate 1" in out.stdout and "out_of_range 1" in out.stdout
+    assert "nothing was written" in out.stdout
+    assert not (tmp_path / "store").exists()
+
+
+def test_run_publishes_and_prints_summary(tmp_path: Path):
+    exports = _exports(tmp_path)
+    store = tmp_path / "mystore"
+    out = portrait("run", "--source", str(exports), "--as-of", "2025-12-31", "--store", str(store))
+    assert out.returncode == 0, out.stderr
+    assert "published as-of 2025-12-31" in out.stdout and "time per stage" in out.stdout
+    assert str(store.resolve()) in out.stdout
+    assert (store / "store.json").exists()
+
+
+def test_run_with_config_file(tmp_path: Path):
+    exports = _exports(tmp_path)
+    (tmp_path / "run.toml").write_text(
+        'as_of = "2025-11-30"\nstore = "st"\n[[sources]]\npath = "exports"\n[params]\nladder_tier1_kwh = 2500\n',
+        encoding="utf-8")
+    out = portrait("run", "--config", str(tmp_path / "run.toml"))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "st" / "snapshots" / "2025-11-30").is_dir()
+
+
+def test_config_errors_are_one_actionable_line(tmp_path: Path):
+    (tmp_path / "run.toml").write_text('as_of = "2025-12-31"\nsorce = "x"\n', encoding="utf-8")
+    out = portrait("run", "--config", str(tmp_path / "run.toml"))
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1].startswith("Error: unknown top-level key `sorce`") and "did you mean `source`" in out.stderr
+    assert "Traceback" not in out.stderr
+    (tmp_path / "run.toml").write_text('as_of = "2025-12-31"\nsource = "exports"\n[params]\nladder_tier_1 = 1\n',
+                                       encoding="utf-8")
+    out = portrait("run", "--config", str(tmp_path / "run.toml"))
+    assert "unknown key `ladder_tier_1` in [params]" in out.stderr and "did you mean" in out.stderr
+
+
+def test_missing_column_error_names_file_and_fix(tmp_path: Path):
+    exports = _exports(tmp_path)
+    write_csv(exports / "客服工单.csv", [["户号", "受理渠道"], ["0012345678", "95598"]])
+    out = portrait("validate", "--source", str(exports))
+    assert out.returncode == 1
+    line = out.stderr.strip().splitlines()[-1]
+    assert line.startswith("Error: 客服工单.csv: required column(s) missing for table contacts")
+    assert "受理时间 (contacted_at)" in line and "tables.contacts.columns" in line
+    out = portrait("--debug", "validate", "--source", str(exports))
+    assert "Traceback" in out.stderr
