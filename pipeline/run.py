@@ -1,6 +1,7 @@
 """One run: exports in, validated canonical tables, features, published snapshot, manifest."""
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import platform
@@ -134,6 +135,17 @@ def _published_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dic
     return tables
 
 
+def _previous_snapshot(store: Path, settings: Settings) -> duckdb.DuckDBPyConnection | None:
+    """Return a read-only view of the latest snapshot before this as-of date, if there is one."""
+    from pipeline.store import open_snapshot, snapshots
+
+    try:
+        earlier = [s for s in snapshots(store) if s.as_of < settings.as_of]
+    except PortraitError:
+        return None
+    return open_snapshot(store, earlier[-1].as_of) if earlier else None
+
+
 def _manifest(run_id: str, settings: Settings, status: str, started: datetime, timings: dict[str, float],
               counts: dict[str, TableCounts], staged: list[StagedSource], warnings: list[str],
               mapping_sources: list[str], error: str | None = None, rows: dict[str, int] | None = None) -> dict:
@@ -183,10 +195,28 @@ def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work
             rows["contact_text"] = contact_text(con)
         with _timed(timings, "features", progress):
             rows.update(build_features(con, settings.as_of, settings.params))
+        published: dict[str, int] = {}
+        if importlib.util.find_spec("pipeline.stages.tags"):
+            with _timed(timings, "tags", progress):
+                from pipeline.stages.tags import evaluate_tags
+
+                published.update(evaluate_tags(con, settings.as_of, settings.params))
+        if importlib.util.find_spec("pipeline.stages.segments"):
+            with _timed(timings, "segments", progress):
+                from pipeline.stages.segments import build_segments
+
+                previous = _previous_snapshot(store, settings)
+                try:
+                    published.update(build_segments(con, settings.as_of, settings.params, previous))
+                finally:
+                    if previous is not None:
+                        previous.close()
+        rows.update(published)
         manifest = _manifest(run_id, settings, "published", started, timings, counts, staged, warnings,
                              mapping_sources, rows=rows)
         with _timed(timings, "publish", progress):
-            snap = publish_snapshot(con, store, settings.as_of, run_id, _published_tables(con, settings), manifest)
+            tables = {**_published_tables(con, settings), **{t: f'SELECT * FROM "{t}"' for t in published}}
+            snap = publish_snapshot(con, store, settings.as_of, run_id, tables, manifest)
         manifest = _manifest(run_id, settings, "published", started, timings, counts, staged, warnings,
                              mapping_sources, rows=rows)
         manifest["snapshot"] = str(snap.relative_to(store))

@@ -23,7 +23,7 @@ DB_TABLES = {
     "bills": ("bill_detail", lambda: pd.read_csv(EXPORTS / "电费账单.csv", dtype=str)),
     "payments": ("pay_record", lambda: pd.read_csv(EXPORTS / "缴费记录.csv", dtype=str, encoding="gbk")),
     "contacts": ("wo_95598", lambda: pd.read_csv(EXPORTS / "客服工单.csv", dtype=str)),
-    "applications": ("app_flow", lambda: pd.read_excel(EXPORTS / "业扩报装.xlsx", dtype=str)),
+    "applications": ("app_flow", lambda: pd.read_excel(EXPORTS / "业扩报装.xlsx", dtype=str, engine="openpyxl")),
     "outages": ("outage_event", lambda: pd.read_csv(EXPORTS / "停电事件.csv", dtype=str)),
 }
 COMPARE = ("customers", "bills", "payments", "contacts", "applications", "outages", "features")
