@@ -1,9 +1,12 @@
 -- model: billing_features
 -- grain: customer_id
 -- depends: bills
--- description: Bills of the 12 billing months up to the as-of month: amounts, arrears, penalties, bill shock.
+-- description: Bills of the 12 billing months up to the as-of month: amounts, overdue arrears, penalties, bill shock.
 WITH b AS (
-    SELECT *, date_diff('month', period, date_trunc('month', $as_of)) AS months_ago
+    -- A bill is only in arrears once its due date has passed; without a due date, assume the
+    -- 25th of the following month.
+    SELECT *, date_diff('month', period, date_trunc('month', $as_of)) AS months_ago,
+           COALESCE(due_date, CAST(period + INTERVAL 1 MONTH + INTERVAL 24 DAY AS DATE)) < $as_of AS is_due
     FROM bills
     WHERE period <= $as_of AND period > $as_of - INTERVAL 12 MONTH
 )
@@ -19,9 +22,9 @@ SELECT
     arg_max(amount, period) / NULLIF(avg(amount) FILTER (WHERE months_ago BETWEEN 1 AND 11), 0) AS bill_shock_ratio,
     sum(amount) FILTER (WHERE months_ago < 6) AS bill_amount_6m,
     sum(amount) FILTER (WHERE months_ago >= 6) AS bill_amount_prev_6m,
-    COALESCE(arg_max(arrears, period), 0) AS arrears_now,
-    count(*) FILTER (WHERE arrears > 0) AS arrears_months_12m,
-    max(arrears) AS arrears_max_12m,
+    COALESCE(sum(arrears) FILTER (WHERE is_due), 0) AS arrears_now,
+    count(*) FILTER (WHERE is_due AND arrears > 0) AS arrears_months_12m,
+    max(arrears) FILTER (WHERE is_due) AS arrears_max_12m,
     COALESCE(sum(penalty), 0) AS penalty_12m,
     count(*) FILTER (WHERE penalty > 0) AS penalty_months_12m
 FROM b
