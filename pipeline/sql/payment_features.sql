@@ -17,7 +17,7 @@ due AS (
     SELECT b.customer_id, b.period, b.due_date, b.receivable, min(pp.paid_at) AS first_paid_at
     FROM bills b LEFT JOIN payments pp
       ON pp.customer_id = b.customer_id AND pp.period = b.period AND pp.paid_at <= $as_of + INTERVAL 1 DAY
-    WHERE b.due_date IS NOT NULL AND b.due_date <= $as_of AND b.period > $as_of - INTERVAL 12 MONTH
+    WHERE b.due_date IS NOT NULL AND b.due_date <= $as_of AND b.due_date > $as_of - INTERVAL 365 DAY
     GROUP BY ALL
 ),
 late AS (
@@ -25,6 +25,8 @@ late AS (
            count(*) AS bills_due_12m,
            count(*) FILTER (WHERE first_paid_at > due_date + INTERVAL 1 DAY) AS late_payments_12m,
            count(*) FILTER (WHERE first_paid_at IS NULL AND COALESCE(receivable, 1) > 0) AS unpaid_bills_12m,
+           count(*) FILTER (WHERE first_paid_at > due_date + INTERVAL 1 DAY
+                               OR (first_paid_at IS NULL AND COALESCE(receivable, 1) > 0)) AS overdue_bills_12m,
            avg(date_diff('day', first_paid_at, due_date)) AS days_before_due_mean
     FROM due GROUP BY customer_id
 ),
@@ -50,6 +52,7 @@ SELECT
     late.bills_due_12m,
     late.late_payments_12m,
     late.unpaid_bills_12m,
+    late.overdue_bills_12m,
     late.days_before_due_mean
 FROM agg
 FULL JOIN late USING (customer_id)
