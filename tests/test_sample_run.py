@@ -58,3 +58,31 @@ def test_a_sample_run_takes_under_30_seconds(tmp_path):
     result = run_pipeline(settings_for(SAMPLE / "exports", tmp_path / "store"))
     elapsed = time.perf_counter() - start
     assert result.balanced and elapsed < 30, result.timings
+
+
+def test_a_hand_broken_copy_of_the_sample_loses_no_row(tmp_path):
+    import shutil
+
+    from pipeline.engine import connect
+    from pipeline.run import _ingest_and_validate
+
+    exports = tmp_path / "exports"
+    shutil.copytree(SAMPLE / "exports", exports)
+    cust = exports / "客户档案.csv"
+    lines = cust.read_text(encoding="utf-8-sig").splitlines()
+    lines.append(lines[5])                                  # a duplicated 户号
+    lines[10] = lines[10].replace("城乡居民生活用电", "居民用电??", 1)  # an unknown category
+    cust.write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")
+    bills = exports / "电费账单.csv"
+    blines = bills.read_text(encoding="utf-8").splitlines()
+    blines[20] = blines[20].replace(blines[20].split(",")[1], "2025/02/31", 1)  # a bad month
+    bills.write_text("\n".join(blines) + "\n", encoding="utf-8")
+
+    con = connect()
+    _, _, _, counts = _ingest_and_validate(con, settings_for(exports, tmp_path / "store"), tmp_path, {}, None)
+    assert all(c.balanced for c in counts.values())
+    rejects = set(con.execute("SELECT source, line, reason FROM rejects WHERE source IN ('客户档案.csv', '电费账单.csv')").fetchall())
+    assert ("客户档案.csv", len(lines), "duplicate") in rejects
+    assert ("客户档案.csv", 11, "unknown_value") in rejects
+    assert ("电费账单.csv", 21, "bad_date") in rejects
+    assert counts["customers"].accepted == 1999 and counts["customers"].read == 2001
