@@ -128,7 +128,7 @@ def _published_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dic
                              f"AND reading_date <= DATE '{settings.as_of.isoformat()}' ORDER BY customer_id, reading_date")
     tables["features"] = "SELECT * FROM features"
     tables["rejects"] = "SELECT * FROM rejects ORDER BY table_name, source, line"
-    optional = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    optional = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     for extra in ("contact_text",):
         if extra in optional:
             tables[extra] = f'SELECT * FROM "{extra}"'

@@ -58,7 +58,7 @@ class Params:
     ev_valley_swing: float = 0.07  # 疑似电动汽车: day-to-day spread of the 谷 share (charging vs other nights)
     ev_valley_kwh: float = 6.0  # 疑似电动汽车: mean 谷 kWh per day of the latest 60 split days
     pv_zero_peak_days: int = 15  # 疑似光伏: days with night use but no 峰 import
-    abnormal_drop_ratio: float = 0.5  # 用电异常: consumption since the drop vs the customer's lowest 4-week mean
+    abnormal_drop_ratio: float = 0.6  # 用电异常: consumption since the drop vs the customer's lowest 4-week mean
     abnormal_min_daily_kwh: float = 0.3  # 用电异常: below this the drop is a stop (care alert), not abnormal use
     electric_heating_ratio: float = 1.6  # 疑似电采暖: winter mean vs shoulder-month mean
     value_high_pct: float = 0.8  # 价值等级: bill percentile for 高价值

@@ -1,40 +1,36 @@
-/*
-MODEL (
-  name customer_text_features,
-  kind FULL,
-  grain customer_id,
-  description 'Per-customer roll-up of contact-text signals over the 12 months up to the as-of date.',
-  parameters (as_of DATE  -- bound with DuckDB prepared parameter $as_of),
-  depends_on (contact_text),
-  columns (
-    customer_id VARCHAR,             -- 户号
-    n_texts_12m BIGINT,              -- contacts in the window (an empty content counts as a neutral text)
-    n_negative_12m BIGINT,
-    n_positive_12m BIGINT,
-    mean_sentiment_12m DOUBLE,       -- mean sentiment_score, -1..1
-    last_sentiment VARCHAR,          -- label of the latest contact (ties: highest ticket_id)
-    last_sentiment_score DOUBLE,
-    last_contact_at TIMESTAMP,
-    worst_sentiment_score DOUBLE,    -- lowest score in the window
-    worst_contact_at TIMESTAMP,      -- when it happened (ties: the most recent)
-    peak_end_score DOUBLE,           -- (worst + last) / 2: Kahneman's peak-end rule
-    sentiment_trend DOUBLE,          -- least-squares slope of score per 30 days; NULL with < 2 distinct times
-    n_motive_venting_12m BIGINT,
-    n_motive_respect_12m BIGINT,
-    n_motive_advice_12m BIGINT,
-    n_motive_compensation_12m BIGINT,
-    n_motive_fairness_12m BIGINT,
-    n_motive_efficiency_12m BIGINT,
-    escalation_cnt_12m BIGINT,
-    abuse_cnt_12m BIGINT,
-    chasing_cnt_12m BIGINT,
-    mean_urgency_12m DOUBLE,
-    special_need VARCHAR,            -- most recent non-empty special need, '' if none
-    top_motive VARCHAR               -- Chinese name of the most frequent motive; '' if none (ties: listed order)
-  )
-);
-Window: contact days in (as_of - 365 days, as_of], i.e. from as_of - 364 through the whole as_of day.
-*/
+-- model: customer_text_features
+-- grain: customer_id
+-- depends: contact_text
+-- description: Per-customer roll-up of contact-text signals over the 12 months up to the as-of date:
+--   counts by motive, last and worst sentiment, peak-end score and trend.
+--   columns (
+--     customer_id VARCHAR,             -- 户号
+--     n_texts_12m BIGINT,              -- contacts in the window (an empty content counts as a neutral text)
+--     n_negative_12m BIGINT,
+--     n_positive_12m BIGINT,
+--     mean_sentiment_12m DOUBLE,       -- mean sentiment_score, -1..1
+--     last_sentiment VARCHAR,          -- label of the latest contact (ties: highest ticket_id)
+--     last_sentiment_score DOUBLE,
+--     last_contact_at TIMESTAMP,
+--     worst_sentiment_score DOUBLE,    -- lowest score in the window
+--     worst_contact_at TIMESTAMP,      -- when it happened (ties: the most recent)
+--     peak_end_score DOUBLE,           -- (worst + last) / 2: Kahneman's peak-end rule
+--     sentiment_trend DOUBLE,          -- least-squares slope of score per 30 days; NULL with < 2 distinct times
+--     n_motive_venting_12m BIGINT,
+--     n_motive_respect_12m BIGINT,
+--     n_motive_advice_12m BIGINT,
+--     n_motive_compensation_12m BIGINT,
+--     n_motive_fairness_12m BIGINT,
+--     n_motive_efficiency_12m BIGINT,
+--     escalation_cnt_12m BIGINT,
+--     abuse_cnt_12m BIGINT,
+--     chasing_cnt_12m BIGINT,
+--     mean_urgency_12m DOUBLE,
+--     special_need VARCHAR,            -- most recent non-empty special need, '' if none
+--     top_motive VARCHAR               -- Chinese name of the most frequent motive; '' if none (ties: listed order)
+--   )
+-- );
+-- Window: contact days in (as_of - 365 days, as_of], i.e. from as_of - 364 through the whole as_of day.
 WITH windowed AS (
     SELECT *
     FROM contact_text

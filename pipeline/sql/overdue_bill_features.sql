@@ -26,7 +26,7 @@ SELECT
     count(*) FILTER (WHERE owed > 0 AND (
         penalty > 0 OR arrears > 0
         OR (COALESCE(payers.names_periods, FALSE) AND COALESCE(paid_by_due, 0) < owed - penalty - 0.005)
-    )) AS overdue_bills_12m,
+    )) AS late_or_unpaid_bills_12m,
     count(*) FILTER (WHERE arrears > 0) AS outstanding_bills_now,
     COALESCE(sum(arrears) FILTER (WHERE arrears > 0), 0) AS outstanding_arrears_now,
     max(date_diff('day', due_date, $as_of)) FILTER (WHERE arrears > 0) AS oldest_arrears_days

@@ -118,7 +118,7 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
     """Create every model's table and the wide `features` table; return rows per table."""
     values = param_values(as_of, params)
     rows: dict[str, int] = {}
-    existing = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    existing = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     built: list[FeatureModel] = []
     for model in feature_models(folder):
         missing = [d for d in model.depends if d not in existing and d not in rows]
