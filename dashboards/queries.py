@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping
 import duckdb
 import pandas as pd
 
-from dashboards.segment_query import CompiledSegment, SegmentError, SegmentField, compile_segment
+from dashboards.segment_query import SegmentError, SegmentField, compile_segment
 
 ROLES = ("staff", "manager", "analyst", "admin")
 ALL_DISTRICT_ROLES = ("manager", "analyst", "admin")
@@ -43,6 +43,8 @@ SEGMENT_FIELD_NAMES = {"disc_code": ("沟通风格代码", "DISC code"), "disc_t
                        "load_shape": ("负荷形态(分群)", "Load shape (segment)"),
                        "key_user_score": ("重点用户得分", "Key-user score"),
                        "disc_confidence": ("沟通风格置信度", "DISC confidence")}
+# Tables with a `<table>_history` view over every as-of date up to the chosen one (month-over-month figures).
+HISTORY_TABLES = ("features", "tags_wide", "segments", "care_alerts")
 JOURNEY_STAGES = ("报装", "缴费", "停电", "抢修", "咨询", "投诉")
 SERVICE_GAPS = ("需求认知", "服务能力", "服务传递", "服务沟通", "客户体验")
 
@@ -54,7 +56,7 @@ _MACROS = r"""
 CREATE MACRO in_scope(role, allowed, d) AS
     (role IN ('manager', 'analyst', 'admin') OR (role = 'staff' AND list_contains(allowed, d)));
 CREATE MACRO pii_visible(role, allowed, d) AS (role = 'staff' AND coalesce(list_contains(allowed, d), FALSE));
-CREATE MACRO in_only(only, d) AS (len(only) = 0 OR list_contains(only, d));
+CREATE MACRO in_only(picked, d) AS (len(picked) = 0 OR list_contains(picked, d));
 CREATE MACRO mask_name(s) AS CASE WHEN s IS NULL OR s = '' THEN s ELSE left(s, 1) || '*' END;
 CREATE MACRO mask_phone(s) AS CASE
     WHEN s IS NULL OR s = '' THEN s
@@ -68,10 +70,13 @@ CREATE MACRO mask_id(s) AS CASE
 CREATE MACRO mask_address(s, district_name) AS CASE
     WHEN s IS NULL OR s = '' THEN s
     ELSE coalesce(nullif(regexp_extract(s, '^(.{0,20}?(区|县|镇|乡|旗))', 1), ''), district_name, '') || '***' END;
-CREATE MACRO redact_text(s) AS regexp_replace(regexp_replace(regexp_replace(s,
-    '[0-9]{17}[0-9Xx]|[0-9]{15}', '[证件号已隐去]', 'g'),
-    '1[3-9][0-9]{9}', '[手机号已隐去]', 'g'),
-    '0[0-9]{2,3}-?[0-9]{7,8}', '[电话已隐去]', 'g');
+CREATE MACRO redact_once(s) AS regexp_replace(regexp_replace(regexp_replace(regexp_replace(s,
+    '(^|[^0-9A-Za-z])([0-9]{17}[0-9Xx]|[0-9]{15})($|[^0-9A-Za-z])', '\1[证件号已隐去]\3', 'g'),
+    '(^|[^0-9A-Za-z])(\+?86[- ]?)?1[3-9][0-9]{9}($|[^0-9])', '\1[手机号已隐去]\3', 'g'),
+    '(^|[^0-9A-Za-z])1[3-9][0-9][- ][0-9]{4}[- ][0-9]{4}($|[^0-9])', '\1[手机号已隐去]\2', 'g'),
+    '(^|[^0-9A-Za-z])(0[0-9]{2,3}-[0-9]{7,8}|0[0-9]{10,11})($|[^0-9])', '\1[电话已隐去]\3', 'g');
+-- twice: a match consumes the character after it, which may be the boundary of the next number
+CREATE MACRO redact_text(s) AS redact_once(redact_once(s));
 """
 
 # Scoped customers: every customer query starts from this CTE.
@@ -220,9 +225,14 @@ def open_store(store: Path, as_of: date | None = None) -> PortraitStore:
             if _TABLE.match(p.stem):
                 history.setdefault(p.stem, []).append((d, p))
     for name, parts in history.items():
-        union = " UNION ALL BY NAME ".join(
-            f"SELECT DATE '{d.isoformat()}' AS as_of, * FROM read_parquet({_literal(p)})" for d, p in parts)
-        con.execute(f'CREATE VIEW "{name}_history" AS {union}')
+        if name not in HISTORY_TABLES:
+            continue
+        selects = []
+        for d, p in parts:
+            own = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({_literal(p)})").fetchall()}
+            rest = "* EXCLUDE (as_of)" if "as_of" in own else "*"
+            selects.append(f"SELECT DATE '{d.isoformat()}' AS as_of, {rest} FROM read_parquet({_literal(p)})")
+        con.execute(f'CREATE VIEW "{name}_history" AS {" UNION ALL BY NAME ".join(selects)}')
     con.execute(_MACROS)
     con.execute(f"SET allowed_directories = [{_literal(str(store / 'snapshots') + '/')}]")
     con.execute("SET enable_external_access = false")
@@ -256,7 +266,7 @@ def overview_history(store: PortraitStore, viewer: Viewer, only: Iterable[str] =
     hist = "features_history" if store.has("features") else None
     if hist is None:
         return pd.DataFrame()
-    df = store.query(f"""
+    df = store.query("""
         SELECT f.as_of, count(*) AS customers,
                count(*) FILTER (WHERE f.arrears_now > 0) AS arrears_customers,
                round(sum(coalesce(f.arrears_now, 0)), 2) AS arrears_amount,
@@ -298,16 +308,22 @@ def _truthy(alias: str, column: str) -> str:
             f"CAST({alias}.\"{column}\" AS VARCHAR) NOT IN ('否', '无', '低', 'none', 'no', 'false', '0', ''), FALSE)")
 
 
+KEY_USER_MIN_SCORE = 30.0  # key-user scores run 0–100; below this a customer is listed but not counted as key
+
+
 def _key_user_predicate(store: PortraitStore, alias: str) -> str | None:
+    """Return SQL for 'is a key user': the stage's own flag, else a score of KEY_USER_MIN_SCORE+ with reasons."""
     cols = store.columns("segments")
     if "is_key_user" in cols:
         return f"{alias}.is_key_user IS TRUE"
-    if "key_user_rank" in cols:
-        return f"{alias}.key_user_rank IS NOT NULL"
+    parts = []
+    if "key_user_score" in cols:
+        parts.append(f"{alias}.key_user_score >= {KEY_USER_MIN_SCORE}")
     if "key_user_reasons" in cols:
-        return (f"{alias}.key_user_reasons IS NOT NULL AND CAST({alias}.key_user_reasons AS VARCHAR) "
-                "NOT IN ('', '[]')")
-    return None
+        parts.append(f"coalesce(CAST({alias}.key_user_reasons AS VARCHAR), '') NOT IN ('', '[]')")
+    if not parts and "key_user_rank" in cols:
+        parts.append(f"{alias}.key_user_rank IS NOT NULL")
+    return " AND ".join(parts) or None
 
 
 def sensitive_tag(store: PortraitStore) -> str | None:
@@ -386,10 +402,76 @@ def service_gap_counts(store: PortraitStore, viewer: Viewer, only: Iterable[str]
                    coalesce(f.attitude_contacts_12m, 0) > 0 OR coalesce(f.unnotified_outages_12m, 0) > 0 AS g4,
                    coalesce(f.dissatisfied_12m, 0) > 0 AS g5
             FROM scoped s JOIN features f ON f.customer_id = s.customer_id)
-        SELECT {group} gap, count(*) FILTER (WHERE hit) AS customers
+        SELECT {group.replace('s.', 'flags.')} gap, count(*) FILTER (WHERE hit) AS customers
         FROM flags, LATERAL (VALUES ('需求认知', g1), ('服务能力', g2), ('服务传递', g3), ('服务沟通', g4),
                                     ('客户体验', g5)) AS v(gap, hit)
         GROUP BY ALL ORDER BY ALL""", _scope(viewer, only))
+
+
+def district_gap_warnings(store: PortraitStore, viewer: Viewer, only: Iterable[str] = ()) -> pd.DataFrame:
+    """Return the published district-level service-gap warnings in scope (预警 first), with district names."""
+    cols = set(store.columns("service_gaps"))
+    if not {"district_id", "gap"} <= cols:
+        return pd.DataFrame()
+    level = "g.customer_id IS NULL" if "customer_id" in cols else "TRUE"
+    if "level" in cols:
+        level = "g.level = '台区'"
+    pick = ", ".join(f"g.{c}" for c in ("gap", "warning", "events", "customers_affected", "contacts",
+                                         "rate_per_100_contacts", "evidence", "last_at") if c in cols)
+    order = "CASE g.warning WHEN '预警' THEN 0 WHEN '关注' THEN 1 ELSE 2 END, " if "warning" in cols else ""
+    return store.query(f"""WITH names AS (
+            SELECT district_id, any_value(district_name) AS district_name FROM customers GROUP BY district_id)
+        SELECT g.district_id, n.district_name, {pick}
+        FROM service_gaps g LEFT JOIN names n ON n.district_id = g.district_id
+        WHERE {level} AND in_scope($role, $allowed::VARCHAR[], g.district_id)
+          AND in_only($only::VARCHAR[], g.district_id)
+        ORDER BY {order}g.district_id, g.gap""", _scope(viewer, only))
+
+
+def care_alerts(store: PortraitStore, viewer: Viewer, only: Iterable[str] = (), limit: int = 500) -> pd.DataFrame:
+    """Return care alerts in scope with the customer's (masked) name and phone, most urgent first."""
+    cols = set(store.columns("care_alerts"))
+    if "customer_id" not in cols:
+        return pd.DataFrame()
+    keep = [c for c in store.columns("care_alerts") if c not in PII_COLUMNS | {"customer_id", "district_id"}]
+    order = []
+    if "severity" in cols:
+        order.append("CASE a.severity WHEN '紧急' THEN 0 WHEN '高' THEN 1 ELSE 2 END")
+    if "ongoing" in cols:
+        order.append("a.ongoing DESC")
+    if "days" in cols:
+        order.append("a.days DESC")
+    return store.query(f"""WITH {_SCOPED}
+        SELECT a.customer_id,
+               CASE WHEN s.pii THEN c.name ELSE mask_name(c.name) END AS name,
+               CASE WHEN s.pii THEN c.phone ELSE mask_phone(c.phone) END AS phone,
+               s.district_name, {', '.join('a.' + chr(34) + k + chr(34) for k in keep)}
+        FROM care_alerts a JOIN scoped s ON s.customer_id = a.customer_id
+        JOIN customers c ON c.customer_id = a.customer_id
+        ORDER BY {', '.join(order + ['a.customer_id'])} LIMIT $limit""",
+                       _scope(viewer, only, limit=max(1, min(int(limit), 100_000))))
+
+
+def experience_map_rows(store: PortraitStore, viewer: Viewer, only: Iterable[str] = ()) -> pd.DataFrame:
+    """Return the published experience map for the scope: one 台区 (when one is chosen), else the whole area.
+
+    Staff see only their own 台区 rows; the area-wide and per-type rows are for roles that see every district.
+    """
+    cols = set(store.columns("experience_map"))
+    if not {"scope", "scope_id", "stage"} <= cols:
+        return pd.DataFrame()
+    only = [str(d) for d in only or ()]
+    if only:
+        where = "m.scope = '台区' AND m.scope_id = $one AND in_scope($role, $allowed::VARCHAR[], m.scope_id)"
+        params = _scope(viewer, only, one=only[0])
+    elif viewer.role == "staff" and len(viewer.districts) == 1:
+        where = "m.scope = '台区' AND in_scope($role, $allowed::VARCHAR[], m.scope_id)"
+        params = _scope(viewer)
+    else:
+        where = "m.scope = '全部' AND $role IN ('manager', 'analyst', 'admin')"
+        params = _scope(viewer)
+    order = "m.stage_order" if "stage_order" in cols else "m.stage"
+    return store.query(f"SELECT m.* FROM experience_map m WHERE {where} ORDER BY {order}", params)
 
 
 # --- key users ------------------------------------------------------------------------------------------
@@ -403,11 +485,12 @@ def key_users(store: PortraitStore, viewer: Viewer, only: Iterable[str] = (), di
     cols = set(store.columns("segments"))
     pick = [c for c in ("key_user_rank", "key_user_score", "key_user_reasons", "disc_type", "disc_code",
                         "value_tier", "suggested_action") if c in cols]
-    order = "g.key_user_rank" if "key_user_rank" in cols else (
-        "g.key_user_score DESC" if "key_user_score" in cols else "s.customer_id")
-    key = _key_user_predicate(store, "g") or "TRUE"
+    order = ", ".join([c for c, ok in (("g.key_user_score DESC", "key_user_score" in cols),
+                                         ("g.key_user_rank", "key_user_rank" in cols)) if ok] or ["s.customer_id"])
+    key = ("coalesce(CAST(g.key_user_reasons AS VARCHAR), '') NOT IN ('', '[]')" if "key_user_reasons" in cols
+           else "TRUE")
     score = "g.key_user_score" if "key_user_score" in cols else "NULL"
-    disc_col = "g.disc_code" if "disc_code" in cols else ("g.disc_type" if "disc_type" in cols else "NULL")
+    disc_col = "g.disc_type" if "disc_type" in cols else ("g.disc_code" if "disc_code" in cols else "NULL")
     reasons = "CAST(g.key_user_reasons AS VARCHAR)" if "key_user_reasons" in cols else "''"
     extra = ", ".join(f"g.{c}" for c in pick)
     sql = f"""WITH {_SCOPED}
@@ -672,7 +755,7 @@ def tag_distribution(store: PortraitStore, viewer: Viewer, tag_id: str, only: It
     if vt == "score":
         return store.query(f"""WITH {_SCOPED}, v AS (
                 SELECT TRY_CAST(w."{col}" AS DOUBLE) AS x FROM scoped s JOIN tags_wide w ON w.customer_id = s.customer_id),
-            r AS (SELECT min(x) AS lo, max(x) AS hi FROM v)
+            r AS (SELECT min(x) AS lo, quantile_cont(x, 0.99) AS hi FROM v)
             SELECT CASE WHEN x IS NULL THEN NULL
                         ELSE round(r.lo + least(floor((x - r.lo) / nullif((r.hi - r.lo) / 20, 0)), 19)
                                    * coalesce(nullif((r.hi - r.lo) / 20, 0), 1), 4) END AS value,
@@ -685,16 +768,20 @@ def tag_distribution(store: PortraitStore, viewer: Viewer, tag_id: str, only: It
 
 
 def tag_coverage(store: PortraitStore, viewer: Viewer, tag_id: str, only: Iterable[str] = ()) -> pd.DataFrame:
-    """Return per district: customers, with a value, missing data, and (flags) true — for one tag."""
-    if store.has("tag_quality"):
-        qcols = store.columns("tag_quality")
-        idc = "tag_id" if "tag_id" in qcols else ("id" if "id" in qcols else None)
-        if idc and "district_id" in qcols:
-            return store.query(f"""
-                SELECT q.* FROM tag_quality q
-                WHERE q."{idc}" = $tag AND in_scope($role, $allowed::VARCHAR[], q.district_id)
-                  AND in_only($only::VARCHAR[], q.district_id)
-                ORDER BY q.district_id""", _scope(viewer, only, tag=str(tag_id)))
+    """Return per district in scope: customers, with a value, missing data, coverage (and true rate) of one tag."""
+    qcols = set(store.columns("tag_quality"))
+    if {"tag_id", "district_id", "coverage"} <= qcols:
+        pick = ", ".join(f"q.{a} AS {b}" for a, b in (("customers", "customers"), ("n_with_value", "with_value"),
+                                                      ("n_missing", "missing"), ("coverage", "coverage"),
+                                                      ("true_rate", "true_rate"), ("mean", "mean"))
+                         if a in qcols)
+        return store.query(f"""WITH names AS (
+                SELECT district_id, any_value(district_name) AS district_name FROM customers GROUP BY district_id)
+            SELECT q.district_id, n.district_name, {pick}
+            FROM tag_quality q JOIN names n ON n.district_id = q.district_id
+            WHERE q.tag_id = $tag AND in_scope($role, $allowed::VARCHAR[], q.district_id)
+              AND in_only($only::VARCHAR[], q.district_id)
+            ORDER BY q.district_id""", _scope(viewer, only, tag=str(tag_id)))
     col = _tag_column(store, tag_id)
     if col is None:
         return pd.DataFrame()

@@ -12,12 +12,20 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from pipeline.cli_segments import keyusers, segments_app
+from pipeline.cli_tags import tags_app
+from pipeline.cli_dashboard import print_demo_access, serve, users_app
 from pipeline.errors import PortraitError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="grid-portrait: customer portraits for power utilities (用户画像)")
+app.add_typer(tags_app, name="tags")
+app.add_typer(segments_app, name="segments")
+app.command("keyusers")(keyusers)
 console = Console()
 err_console = Console(stderr=True)
 _state = {"debug": False}
+app.command("serve")(serve)
+app.add_typer(users_app, name="users")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
@@ -158,6 +166,7 @@ def demo(
     settings = settings_from_dict({"as_of": DEFAULT_AS_OF.isoformat(), "store": str(store.resolve()),
                                    "source": str((data / "exports").resolve())})
     _run_and_report(settings, "demo")
+    print_demo_access(store.resolve())
 
 
 def main() -> None:

@@ -56,7 +56,8 @@ class Params:
     sudden_change_ratio: float = 2.0  # 用电突变: last 30 days vs the 90 before, up by this factor (down by its inverse)
     vacant_low_day_share: float = 0.8  # 空置房: share of days under vacant_daily_kwh
     ev_valley_swing: float = 0.07  # 疑似电动汽车: day-to-day spread of the 谷 share (charging vs other nights)
-    ev_valley_kwh: float = 6.0  # 疑似电动汽车: mean 谷 kWh per day of the latest 60 split days
+    ev_valley_share: float = 0.55  # 疑似电动汽车: or a 谷 share this high (charging almost every night)
+    ev_valley_kwh: float = 6.0  # 疑似电动汽车: mean 谷 kWh per day over the last 90 days (days with a 峰/谷 split)
     pv_zero_peak_days: int = 15  # 疑似光伏: days with night use but no 峰 import
     abnormal_drop_ratio: float = 0.6  # 用电异常: consumption since the drop vs the customer's lowest 4-week mean
     abnormal_min_daily_kwh: float = 0.3  # 用电异常: below this the drop is a stop (care alert), not abnormal use

@@ -199,9 +199,12 @@ def open_snapshot(store: Path, as_of: date | None = None) -> duckdb.DuckDBPyConn
         for name in s.tables():
             history.setdefault(name, []).append((s.as_of, s.table_path(name)))
     for name, parts in history.items():
-        union = " UNION ALL BY NAME ".join(
-            f"SELECT DATE '{d.isoformat()}' AS as_of, * FROM read_parquet('{_sql_path(p)}')" for d, p in parts)
-        con.execute(f'CREATE VIEW "{name}_history" AS {union}')
+        selects = []
+        for d, p in parts:
+            cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{_sql_path(p)}')").fetchall()]
+            rest = "* EXCLUDE (as_of)" if "as_of" in cols else "*"  # the snapshot's date wins
+            selects.append(f"SELECT DATE '{d.isoformat()}' AS as_of, {rest} FROM read_parquet('{_sql_path(p)}')")
+        con.execute(f'CREATE VIEW "{name}_history" AS {" UNION ALL BY NAME ".join(selects)}')
     runs_glob = Path(store) / "runs" / "*.json"
     if list((Path(store) / "runs").glob("*.json")):
         con.execute(f"CREATE VIEW runs AS SELECT * FROM read_json('{_sql_path(runs_glob)}', union_by_name=true, "

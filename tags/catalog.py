@@ -61,6 +61,10 @@ class CatalogError(PortraitError):
                          hint="fix the YAML at the places named, then rerun")
 
 
+class TagLookupError(PortraitError):
+    """A tag or category asked for by name is not in the catalogue."""
+
+
 @dataclass(frozen=True)
 class TagDef:
     """One tag as declared in the catalogue."""
@@ -123,8 +127,8 @@ class Catalog:
             if t.id == tag_id:
                 return t
         close = difflib.get_close_matches(tag_id, [t.id for t in self.tags], n=1)
-        hint = f"; did you mean `{close[0]}`?" if close else "; `portrait tags list` shows every tag"
-        raise CatalogError([f"there is no tag `{tag_id}`{hint}"])
+        hint = f"did you mean `{close[0]}`?" if close else "`portrait tags list` shows every tag"
+        raise TagLookupError(f"there is no tag `{tag_id}`", hint=hint)
 
     def in_category(self, category: str) -> tuple[TagDef, ...]:
         """Return the tags of one category (Chinese name, English name or file stem)."""
@@ -146,8 +150,8 @@ def _category_named(name: str) -> str:
              "touchpoint": "触点记录", "billing": "费用记录", "business": "业务特征", "sentiment": "情感特征"}
     if name.lower() in stems:
         return stems[name.lower()]
-    raise CatalogError([f"there is no tag category `{name}`; use one of {', '.join(CATEGORIES)} "
-                        f"(or {', '.join(stems)})"])
+    raise TagLookupError(f"there is no tag category `{name}`",
+                         hint=f"use one of {', '.join(CATEGORIES)} (or {', '.join(stems)})")
 
 
 def _shown_path(path: Path) -> str:
@@ -194,7 +198,7 @@ _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_located_map)
 
 def _read_yaml(path: Path, problems: list[str]) -> Any:
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else 0
@@ -399,17 +403,17 @@ def _parsed_expression(text: str, key: str, params: dict[str, object], problem,
 
     rendered = render_sql(text, params, key)
     try:
-        statements = sqlglot.parse(f"SELECT ({rendered}) AS v FROM features", read="duckdb")
+        statements = [st for st in sqlglot.parse(rendered, read="duckdb") if st is not None]
     except sqlglot.errors.ParseError as err:
         first = str(err).splitlines()[0]
         problem(key, f"has a `{key}` that is not valid DuckDB SQL: {first}; "
                 "write one expression, e.g. `late_payments_12m >= $late_payments_risk`")
         return None
-    if len(statements) != 1 or not isinstance(statements[0], exp.Select):
-        problem(key, f"has a `{key}` with more than one statement; a rule is one SQL expression, without `;`")
+    if len(statements) != 1:
+        problem(key, f"has a `{key}` with {len(statements) or 'no'} statements; a rule is one SQL expression, without `;`")
         return None
-    expression = statements[0].expressions[0].this
-    if expression.find(exp.Subquery, exp.Select, exp.Table):
+    expression = statements[0]
+    if isinstance(expression, exp.Query) or expression.find(exp.Subquery, exp.Select, exp.Table):
         problem(key, f"reads another table in its `{key}`; rules see one customer's features only — "
                 "add a feature model in pipeline/sql/ instead")
         return None
@@ -501,11 +505,19 @@ def _type_fits(actual: str, wanted: str) -> bool:
     return actual == wanted
 
 
+_GENERIC_WORDS = frozenset({"12m", "3m", "6m", "30d", "7d", "90d", "ytd", "cnt", "count", "n", "is", "has", "days", "mean"})
+
+
 def _did_you_mean(name: str, choices, fallback: str = "") -> str:
-    choices = list(choices)
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    if not close:  # share a word: late_cnt_12m → late_payments_12m
-        words = set(name.split("_")) - {"12m", "3m", "30d", "7d", "6m", "cnt", "n", "is", "has"}
-        scored = sorted(((len(words & set(c.split("_"))), c) for c in choices), reverse=True)
-        close = [scored[0][1]] if scored and scored[0][0] else []
-    return f"; did you mean `{close[0]}`?" if close else fallback
+    """Return "; did you mean `x`?" for the closest choice: shared words first (late_cnt_12m → late_payments_12m)."""
+    choices = [str(c) for c in choices]
+    if not choices:
+        return fallback
+    words = set(str(name).split("_")) - _GENERIC_WORDS
+
+    def score(choice: str) -> tuple[int, float]:
+        return len(words & set(choice.split("_"))), difflib.SequenceMatcher(None, str(name), choice).ratio()
+
+    best = max(choices, key=score)
+    shared, ratio = score(best)
+    return f"; did you mean `{best}`?" if shared or ratio >= 0.6 else fallback

@@ -135,29 +135,26 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def disc_advice_rows() -> list[tuple[str, str, str, str, str]]:
+    """Return (code, type name, do, avoid, opening line) per type, '' being 数据不足."""
+    return [(code, TYPE_NAMES.get(code, INSUFFICIENT), *ADVICE[code]) for code in ADVICE]
+
+
 def disc_types_sql(m: ClusterModel | None) -> str:
-    """Return SQL for one row per customer: DISC type, code, four scores, confidence, evidence and advice."""
-    advice_do = "CASE code " + " ".join(f"WHEN {_lit(c)} THEN {_lit(a[0])}" for c, a in ADVICE.items() if c) + \
-        f" ELSE {_lit(ADVICE[''][0])} END"
-    advice_avoid = "CASE code " + " ".join(f"WHEN {_lit(c)} THEN {_lit(a[1])}" for c, a in ADVICE.items() if c) + \
-        f" ELSE {_lit(ADVICE[''][1])} END"
-    opening = "CASE code " + " ".join(f"WHEN {_lit(c)} THEN {_lit(a[2])}" for c, a in ADVICE.items() if c) + \
-        f" ELSE {_lit(ADVICE[''][2])} END"
+    """Return SQL for one row per customer: DISC type, code, cluster, four scores, confidence and evidence."""
     type_name = "CASE code " + " ".join(f"WHEN {_lit(c)} THEN {_lit(n)}" for c, n in TYPE_NAMES.items()) + \
         f" ELSE {_lit(INSUFFICIENT)} END"
     if m is None:
-        return (f"WITH t AS (SELECT customer_id, CAST(NULL AS VARCHAR) AS code, NULL::INTEGER AS disc_cluster, "
-                f"NULL::DOUBLE AS disc_score_d, NULL::DOUBLE AS disc_score_i, NULL::DOUBLE AS disc_score_s, "
-                f"NULL::DOUBLE AS disc_score_c, NULL::DOUBLE AS disc_confidence, '' AS disc_evidence, "
-                f"COALESCE(s.disc_contacts, 0) AS disc_contacts FROM customers c LEFT JOIN {SIGNALS} s USING (customer_id)) "
-                f"SELECT customer_id, {type_name} AS disc_type, code AS disc_code, disc_cluster, disc_score_d, disc_score_i, "
-                f"disc_score_s, disc_score_c, disc_confidence, disc_contacts, disc_evidence, {advice_do} AS disc_advice_do, "
-                f"{advice_avoid} AS disc_advice_avoid, {opening} AS disc_opening FROM t")
+        return (f"SELECT customer_id, {_lit(INSUFFICIENT)} AS disc_type, CAST(NULL AS VARCHAR) AS disc_code, "
+                f"NULL::INTEGER AS disc_cluster, NULL::DOUBLE AS disc_score_d, NULL::DOUBLE AS disc_score_i, "
+                f"NULL::DOUBLE AS disc_score_s, NULL::DOUBLE AS disc_score_c, NULL::DOUBLE AS disc_confidence, "
+                f"COALESCE(s.disc_contacts, 0) AS disc_contacts, '' AS disc_evidence "
+                f"FROM customers c LEFT JOIN {SIGNALS} s USING (customer_id)")
     ks = range(len(m.names))
     score = {c: " + ".join([f"a.p{k}" for k in ks if m.names[k] == c] or ["0.0"]) for c in TYPE_NAMES}
     # A fact counts as evidence when it pulls toward the customer's own cluster: its standardised value
-    # times the centroid's coordinate on that signal.
-    facts = []
+    # times the centroid's coordinate on that signal. Weights first, then text for the top three only.
+    weights, texts = [], []
     for j, f in enumerate(m.features):
         text, count = EVIDENCE[f]
         toward = "CASE a.cluster " + " ".join(f"WHEN {k} THEN {m.centroids[k][j]!r}" for k in ks) + " END"
@@ -166,13 +163,16 @@ def disc_types_sql(m: ClusterModel | None) -> str:
         agree = f"a.\"z_{f}\" * ({toward})"
         if f != "call_log_seconds":
             agree = f"CASE WHEN a.\"z_{f}\" > 0 AND ({toward}) > 0 THEN {agree} ELSE 0 END"
-        facts.append(f"{{'w': CASE WHEN {count} > 0 THEN {agree} ELSE 0 END, 't': {text}}}")
-    evidence = (f"array_to_string(list_transform(list_slice(list_sort(list_filter([{', '.join(facts)}], "
-                f"lambda x: x.w > 0.05), 'DESC'), 1, 3), lambda x: x.t), '；')")
+        weights.append(f"CASE WHEN {count} > 0 THEN {agree} ELSE 0.0 END")
+        texts.append(f"WHEN {j + 1} THEN {text}")
+    top = "list_filter(list_slice(list_grade_up(w, 'DESC'), 1, 3), lambda i: w[i] > 0.05)"
+    evidence = f"array_to_string(list_transform({top}, lambda i: CASE i {' '.join(texts)} END), '；')"
+    weight_list = f"[{', '.join(weights)}]"
     assigned = assignment_sql(m, FEATURES, f"{SIGNALS} s", ELIGIBLE)
     probs = ", ".join(f"a.p{k}" for k in ks)
     return f"""
-WITH a AS ({assigned}),
+WITH assigned AS ({assigned}),
+a AS (SELECT a.*, {weight_list} AS w FROM assigned a JOIN {SIGNALS} s USING (customer_id)),
 t AS (
     SELECT
         c.customer_id,
@@ -191,8 +191,7 @@ t AS (
     LEFT JOIN a USING (customer_id)
 )
 SELECT customer_id, {type_name} AS disc_type, code AS disc_code, disc_cluster,
-       disc_score_d, disc_score_i, disc_score_s, disc_score_c, disc_confidence, disc_contacts, disc_evidence,
-       {advice_do} AS disc_advice_do, {advice_avoid} AS disc_advice_avoid, {opening} AS disc_opening
+       disc_score_d, disc_score_i, disc_score_s, disc_score_c, disc_confidence, disc_contacts, disc_evidence
 FROM t
 """
 

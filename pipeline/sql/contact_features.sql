@@ -5,7 +5,7 @@
 WITH c AS (
     SELECT *, date_diff('day', CAST(contacted_at AS DATE), $as_of) AS age
     FROM contacts
-    WHERE contacted_at <= $as_of + INTERVAL 1 DAY AND contacted_at > $as_of - INTERVAL 365 DAY
+    WHERE contacted_at >= $as_of - INTERVAL 364 DAY AND contacted_at < $as_of + INTERVAL 1 DAY
 ),
 chan AS (
     SELECT customer_id, channel AS top_channel,

@@ -13,5 +13,5 @@ SELECT
 FROM customers cu
 JOIN outages o
   ON o.district_id = cu.district_id
- AND o.start_at <= $as_of + INTERVAL 1 DAY AND o.start_at > $as_of - INTERVAL 365 DAY
+ AND o.start_at >= $as_of - INTERVAL 364 DAY AND o.start_at < $as_of + INTERVAL 1 DAY
 GROUP BY cu.customer_id

@@ -5,7 +5,7 @@
 --   against each bill's due date.
 WITH p AS (
     SELECT * FROM payments
-    WHERE paid_at <= $as_of + INTERVAL 1 DAY AND paid_at > $as_of - INTERVAL 365 DAY
+    WHERE paid_at >= $as_of - INTERVAL 364 DAY AND paid_at < $as_of + INTERVAL 1 DAY
 ),
 chan AS (
     SELECT customer_id, channel AS top_channel, count(*) AS n,
@@ -25,8 +25,6 @@ late AS (
            count(*) AS bills_due_12m,
            count(*) FILTER (WHERE first_paid_at > due_date + INTERVAL 1 DAY) AS late_payments_12m,
            count(*) FILTER (WHERE first_paid_at IS NULL AND COALESCE(receivable, 1) > 0) AS unpaid_bills_12m,
-           count(*) FILTER (WHERE first_paid_at > due_date + INTERVAL 1 DAY
-                               OR (first_paid_at IS NULL AND COALESCE(receivable, 1) > 0)) AS overdue_bills_12m,
            avg(date_diff('day', first_paid_at, due_date)) AS days_before_due_mean
     FROM due GROUP BY customer_id
 ),
@@ -52,7 +50,6 @@ SELECT
     late.bills_due_12m,
     late.late_payments_12m,
     late.unpaid_bills_12m,
-    late.overdue_bills_12m,
     late.days_before_due_mean
 FROM agg
 FULL JOIN late USING (customer_id)

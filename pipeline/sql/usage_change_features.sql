@@ -35,7 +35,7 @@ suffix AS (
 step AS (
     SELECT s.customer_id,
            arg_min(s.kwh_since / s.days_since / ref.ref_kwh_daily_min_4w, s.kwh_since / s.days_since / ref.ref_kwh_daily_min_4w) AS step_drop_ratio,
-           arg_min(s.days_since, s.kwh_since / s.days_since / ref.ref_kwh_daily_min_4w) AS step_drop_days,
+           CAST(arg_min(s.days_since, s.kwh_since / s.days_since / ref.ref_kwh_daily_min_4w) AS INTEGER) AS step_drop_days,
            arg_min(s.kwh_since / s.days_since, s.kwh_since / s.days_since / ref.ref_kwh_daily_min_4w) AS step_drop_kwh_daily
     FROM suffix s JOIN reference ref USING (customer_id)
     WHERE s.days_since >= 14 AND ref.ref_kwh_daily_min_4w > 0 AND ref.ref_blocks >= 3

@@ -3,7 +3,7 @@
 -- depends: readings
 -- description: Daily-consumption features over the 365 days ending at the as-of date: level, trend,
 --   seasonality, weekday/weekend, time-of-use shares, near-zero runs and year-to-date kWh for the ladder.
-WITH r AS (
+WITH r AS NOT MATERIALIZED (
     SELECT customer_id, reading_date, kwh, kwh_peak, kwh_flat, kwh_valley,
            date_diff('day', reading_date, $as_of) AS age,
            month(reading_date) AS m,
@@ -30,42 +30,44 @@ run_feats AS (
            max(ru.run_days) AS low_run_max_90d
     FROM last_day l LEFT JOIN runs ru USING (customer_id)
     GROUP BY l.customer_id
+),
+agg AS (
+    SELECT
+        customer_id,
+        count(*) AS reading_days_12m,
+        min(reading_date) AS first_reading_date,
+        max(reading_date) AS last_reading_date,
+        sum(kwh) AS kwh_12m,
+        avg(kwh) AS kwh_daily_mean_12m,
+        stddev_pop(kwh) AS kwh_daily_std_12m,
+        max(kwh) AS kwh_daily_max_12m,
+        count(*) FILTER (WHERE kwh < $vacant_daily_kwh) AS low_days_12m,
+        avg(kwh) FILTER (WHERE age < 30) AS kwh_daily_mean_30d,
+        avg(kwh) FILTER (WHERE age < 7) AS kwh_daily_mean_7d,
+        avg(kwh) FILTER (WHERE age < 90) AS kwh_daily_mean_3m,
+        avg(kwh) FILTER (WHERE age >= 90 AND age < 180) AS kwh_daily_mean_prev_3m,
+        avg(kwh) FILTER (WHERE age >= 30 AND age < 120) AS kwh_daily_mean_prior_90d,
+        avg(kwh) FILTER (WHERE age < 180) AS kwh_daily_mean_6m,
+        avg(kwh) FILTER (WHERE age >= 180) AS kwh_daily_mean_prev_6m,
+        avg(kwh) FILTER (WHERE m IN (6, 7, 8)) AS kwh_daily_mean_summer,
+        avg(kwh) FILTER (WHERE m IN (12, 1, 2)) AS kwh_daily_mean_winter,
+        avg(kwh) FILTER (WHERE m IN (3, 4, 5, 9, 10, 11)) AS kwh_daily_mean_shoulder,
+        avg(kwh) FILTER (WHERE weekend) AS kwh_daily_mean_weekend,
+        avg(kwh) FILTER (WHERE NOT weekend) AS kwh_daily_mean_weekday,
+        sum(kwh_peak) AS kwh_peak_12m,
+        sum(kwh_flat) AS kwh_flat_12m,
+        sum(kwh_valley) AS kwh_valley_12m,
+        count(kwh_valley) AS tou_days_12m,
+        sum(kwh_valley) / NULLIF(sum(kwh_peak) + sum(COALESCE(kwh_flat, 0)) + sum(kwh_valley), 0) AS valley_share_12m,
+        sum(kwh_peak) / NULLIF(sum(kwh_peak) + sum(COALESCE(kwh_flat, 0)) + sum(kwh_valley), 0) AS peak_share_12m,
+        quantile_cont(kwh_valley, 0.1) AS night_base_kwh,
+        quantile_cont(kwh, 0.1) AS kwh_daily_p10_12m,
+        quantile_cont(kwh, 0.5) AS kwh_daily_median_12m,
+        sum(kwh) FILTER (WHERE year(reading_date) = year($as_of)) AS kwh_ytd,
+        count(*) FILTER (WHERE year(reading_date) = year($as_of)) AS reading_days_ytd
+    FROM r
+    GROUP BY customer_id
 )
-SELECT
-    customer_id,
-    count(*) AS reading_days_12m,
-    min(reading_date) AS first_reading_date,
-    max(reading_date) AS last_reading_date,
-    sum(kwh) AS kwh_12m,
-    avg(kwh) AS kwh_daily_mean_12m,
-    stddev_pop(kwh) AS kwh_daily_std_12m,
-    max(kwh) AS kwh_daily_max_12m,
-    count(*) FILTER (WHERE kwh < $vacant_daily_kwh) AS low_days_12m,
-    avg(kwh) FILTER (WHERE age < 30) AS kwh_daily_mean_30d,
-    avg(kwh) FILTER (WHERE age < 7) AS kwh_daily_mean_7d,
-    avg(kwh) FILTER (WHERE age < 90) AS kwh_daily_mean_3m,
-    avg(kwh) FILTER (WHERE age >= 90 AND age < 180) AS kwh_daily_mean_prev_3m,
-    avg(kwh) FILTER (WHERE age >= 30 AND age < 120) AS kwh_daily_mean_prior_90d,
-    avg(kwh) FILTER (WHERE age < 180) AS kwh_daily_mean_6m,
-    avg(kwh) FILTER (WHERE age >= 180) AS kwh_daily_mean_prev_6m,
-    avg(kwh) FILTER (WHERE m IN (6, 7, 8)) AS kwh_daily_mean_summer,
-    avg(kwh) FILTER (WHERE m IN (12, 1, 2)) AS kwh_daily_mean_winter,
-    avg(kwh) FILTER (WHERE m IN (3, 4, 5, 9, 10, 11)) AS kwh_daily_mean_shoulder,
-    avg(kwh) FILTER (WHERE weekend) AS kwh_daily_mean_weekend,
-    avg(kwh) FILTER (WHERE NOT weekend) AS kwh_daily_mean_weekday,
-    sum(kwh_peak) AS kwh_peak_12m,
-    sum(kwh_flat) AS kwh_flat_12m,
-    sum(kwh_valley) AS kwh_valley_12m,
-    count(kwh_valley) AS tou_days_12m,
-    sum(kwh_valley) / NULLIF(sum(kwh_peak) + sum(COALESCE(kwh_flat, 0)) + sum(kwh_valley), 0) AS valley_share_12m,
-    sum(kwh_peak) / NULLIF(sum(kwh_peak) + sum(COALESCE(kwh_flat, 0)) + sum(kwh_valley), 0) AS peak_share_12m,
-    quantile_cont(kwh_valley, 0.1) AS night_base_kwh,
-    quantile_cont(kwh, 0.1) AS kwh_daily_p10_12m,
-    quantile_cont(kwh, 0.5) AS kwh_daily_median_12m,
-    sum(kwh) FILTER (WHERE year(reading_date) = year($as_of)) AS kwh_ytd,
-    count(*) FILTER (WHERE year(reading_date) = year($as_of)) AS reading_days_ytd,
-    any_value(rf.low_run_current_days) AS low_run_current_days,
-    any_value(rf.low_run_current_start) AS low_run_current_start,
-    any_value(rf.low_run_max_90d) AS low_run_max_90d
-FROM r LEFT JOIN run_feats rf USING (customer_id)
-GROUP BY customer_id
+-- The near-zero runs join onto one row per customer, not onto every reading.
+SELECT agg.*, rf.low_run_current_days, rf.low_run_current_start, rf.low_run_max_90d
+FROM agg LEFT JOIN run_feats rf USING (customer_id)

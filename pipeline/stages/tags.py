@@ -2,7 +2,8 @@
 
 Tables written (all keyed by customer_id where per customer):
   tags_wide         one row per customer, one typed column per tag (NULL = the customer lacks the data)
-  tags              one row per customer × tag: value, value_num, status 'ok' | 'missing'
+  tags              one row per customer × tag: value, value_num, status 'ok' | 'missing' (a view over
+                    tags_wide, materialised when the snapshot is published)
   tag_dictionary    the catalogue as published: rules, features, the parameter values this run used
   tag_quality       per tag × 台区 (and overall): coverage, missing, true count, distribution
   tag_distribution  per tag × 台区 (and overall) × value: customer counts, missing counted apart
@@ -15,6 +16,7 @@ import logging
 from datetime import date
 
 import duckdb
+import pandas as pd
 
 from pipeline.errors import PortraitError
 from pipeline.settings import Params
@@ -43,10 +45,12 @@ def evaluate_tags(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
         log.warning("tag %s is missing for everyone: features %s were not built", tag_id, ", ".join(cols))
     columns = {t.id: _column_sql(t, values, unavailable.get(t.id)) for t in catalog}
     _create_wide(con, catalog, columns, available)
-    _create_long(con, catalog)
     _create_dictionary(con, catalog, as_of, values, unavailable)
+    _create_long(con, catalog)
     _create_quality(con, catalog)
-    return {name: con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in TAG_TABLES}
+    rows = {name: con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in TAG_TABLES if name != "tags"}
+    rows["tags"] = rows["tags_wide"] * len(catalog)  # every customer × tag, missing included
+    return {name: rows[name] for name in TAG_TABLES}
 
 
 def _column_sql(tag: TagDef, values: dict[str, object], missing_features: list[str] | None) -> str:
@@ -81,55 +85,69 @@ def _raise_first_failing(con: duckdb.DuckDBPyConnection, catalog: Catalog, colum
                                      hint="fix its rule, or check the feature values it reads with `portrait tags describe`") from None
 
 
-def _value_struct(tag: TagDef) -> str:
+def _value_text(tag: TagDef) -> str:
+    col = f'"{tag.id}"'
+    if tag.value_type == "score":  # whole numbers print without a trailing .0 ("3", not "3.0")
+        return (f"CASE WHEN {col} = trunc({col}) AND abs({col}) < 1e15 THEN CAST(CAST({col} AS BIGINT) AS VARCHAR) "
+                f"ELSE CAST({col} AS VARCHAR) END")
+    return f"CAST({col} AS VARCHAR)"
+
+
+def _value_num(tag: TagDef) -> str:
     col = f'"{tag.id}"'
     if tag.value_type == "flag":
-        return f"{{'value': CAST({col} AS VARCHAR), 'value_num': CAST({col} AS DOUBLE)}}"
+        return f"CAST({col} AS DOUBLE)"
     if tag.value_type == "score":
-        # whole numbers print without a trailing .0 ("3", not "3.0")
-        text = f"CASE WHEN {col} = trunc({col}) AND abs({col}) < 1e15 THEN CAST(CAST({col} AS BIGINT) AS VARCHAR) ELSE CAST({col} AS VARCHAR) END"
-        return f"{{'value': {text}, 'value_num': {col}}}"
-    if tag.value_type == "level":
+        return col
+    if tag.value_type == "level":  # position in the declared levels, lowest = 1
         levels = "[" + ", ".join(_quote(v) for v in tag.levels) + "]"
-        return f"{{'value': {col}, 'value_num': CAST(NULLIF(list_position({levels}, {col}), 0) AS DOUBLE)}}"
-    return f"{{'value': {col}, 'value_num': CAST(NULL AS DOUBLE)}}"
+        return f"CAST(NULLIF(list_position({levels}, {col}), 0) AS DOUBLE)"
+    return "CAST(NULL AS DOUBLE)"
 
 
 def _create_long(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
-    structs = ", ".join(f'{_value_struct(t)} AS "{t.id}"' for t in catalog)
-    names = ", ".join(f'"{t.id}"' for t in catalog)
+    # A view, not a table: the long form is customers × tags rows, and writing it into the work database
+    # costs more than computing it. Publishing streams it straight into Parquet. One UNPIVOT with two
+    # value columns (text and number); INCLUDE NULLS keeps the missing rows.
+    pairs = ", ".join(f'{_value_text(t)} AS "{t.id}__v", {_value_num(t)} AS "{t.id}__n"' for t in catalog)
+    on = ", ".join(f'("{t.id}__v", "{t.id}__n") AS "{t.id}"' for t in catalog)
+    if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'tags'").fetchone()[0]:
+        con.execute("DROP TABLE tags")
     con.execute(f"""
-        CREATE OR REPLACE TABLE tags AS
-        SELECT customer_id, tag_id, s.value AS value, s.value_num AS value_num,
-               CASE WHEN s.value IS NULL THEN 'missing' ELSE 'ok' END AS status
-        FROM (UNPIVOT (SELECT customer_id, {structs} FROM tags_wide) ON {names} INTO NAME tag_id VALUE s)
+        CREATE OR REPLACE VIEW tags AS
+        WITH pairs AS (SELECT customer_id, {pairs} FROM tags_wide)
+        SELECT customer_id, tag_id, value, value_num, CASE WHEN value IS NULL THEN 'missing' ELSE 'ok' END AS status
+        FROM pairs UNPIVOT INCLUDE NULLS ((value, value_num) FOR tag_id IN ({on}))
     """)
 
 
 def _create_dictionary(con: duckdb.DuckDBPyConnection, catalog: Catalog, as_of: date, values: dict[str, object],
                        unavailable: dict[str, list[str]]) -> None:
-    con.execute("""
-        CREATE OR REPLACE TABLE tag_dictionary (
-            tag_id VARCHAR, position INTEGER, name_zh VARCHAR, name_en VARCHAR, category VARCHAR, category_en VARCHAR,
-            description VARCHAR, value_type VARCHAR, column_type VARCHAR, levels VARCHAR[], labels VARCHAR[],
-            unit VARCHAR, rule VARCHAR, requires VARCHAR, rule_sql VARCHAR, requires_sql VARCHAR,
-            features VARCHAR[], params VARCHAR, explain VARCHAR, window_days INTEGER, owner VARCHAR,
-            version INTEGER, rule_hash VARCHAR, source VARCHAR, available BOOLEAN, unavailable_reason VARCHAR,
-            as_of DATE)
-    """)
+    columns = ("tag_id", "position", "name_zh", "name_en", "category", "category_en", "description", "value_type",
+               "column_type", "levels", "labels", "unit", "rule", "requires", "rule_sql", "requires_sql", "features",
+               "params", "explain", "window_days", "owner", "version", "rule_hash", "source", "available",
+               "unavailable_reason", "data_as_of")
     rows = []
     for i, t in enumerate(catalog):
-        used = {p: values[p] for p in t.params}
         missing = unavailable.get(t.id)
         rows.append((
             t.id, i + 1, t.name_zh, t.name_en, t.category, CATEGORIES[t.category], t.description, t.value_type,
             t.sql_type, list(t.levels), list(t.labels), t.unit, t.rule, t.requires,
             render_sql(t.rule, values, t.location), render_sql(t.requires, values, t.location) if t.requires else None,
-            list(t.features), json.dumps(used, ensure_ascii=False, default=str), t.explain, t.window_days, t.owner,
-            t.version, hashlib.sha256(f"{t.rule}\n{t.requires}".encode()).hexdigest()[:12], t.location,
+            list(t.features), json.dumps({p: values[p] for p in t.params}, ensure_ascii=False, default=str),
+            t.explain, t.window_days, t.owner, t.version,
+            hashlib.sha256(f"{t.rule}\n{t.requires}".encode()).hexdigest()[:12], t.location,
             not missing, f"features not built in this run: {', '.join(missing)}" if missing else None, as_of,
         ))
-    con.executemany("INSERT INTO tag_dictionary VALUES (" + ", ".join("?" * 27) + ")", rows)
+    frame = pd.DataFrame(rows, columns=columns)
+    types = {"position": "INTEGER", "levels": "VARCHAR[]", "labels": "VARCHAR[]", "features": "VARCHAR[]",
+             "window_days": "INTEGER", "version": "INTEGER", "available": "BOOLEAN", "data_as_of": "DATE"}
+    select = ", ".join(f'CAST("{c}" AS {types.get(c, "VARCHAR")}) AS "{c}"' for c in columns)
+    con.register("_tag_dictionary_rows", frame)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE tag_dictionary AS SELECT {select} FROM _tag_dictionary_rows ORDER BY position")
+    finally:
+        con.unregister("_tag_dictionary_rows")
 
 
 def _quality_struct(tag: TagDef) -> str:
@@ -145,8 +163,8 @@ def _quality_struct(tag: TagDef) -> str:
 
 
 def _create_quality(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
-    # One pass over tags_wide for the counts, one UNPIVOT for the value counts; both grouped per 台区 and
-    # overall. (DuckDB's histogram() is far slower per group than a plain GROUP BY on the unpivoted values.)
+    # One pass over tags_wide for the counts, and a GROUP BY over the unpivoted values for the value counts;
+    # both per 台区 and overall. (DuckDB's histogram() is far slower per group than a plain GROUP BY.)
     structs = ", ".join(f'{_quality_struct(t)} AS "{t.id}"' for t in catalog)
     names = ", ".join(f'"{t.id}"' for t in catalog)
     con.execute(f"""
@@ -160,16 +178,16 @@ def _create_quality(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
     """)
     counted = [t for t in catalog if t.value_type != "score"]
     if counted:
-        casts = ", ".join(f'CAST("{t.id}" AS VARCHAR) AS "{t.id}"' for t in counted)
-        on = ", ".join(f'"{t.id}"' for t in counted)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW _tag_values AS SELECT district_id, {casts} FROM tags_wide")
+        texts = ", ".join(f'CAST("{t.id}" AS VARCHAR) AS "{t.id}"' for t in counted)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _tag_texts AS SELECT district_id, {texts} FROM tags_wide")
         values = f"""
             SELECT tag_id, CASE WHEN GROUPING(district_id) = 1 THEN 'overall' ELSE 'district' END AS scope,
                    district_id, value, count(*) AS n
-            FROM _tag_values UNPIVOT INCLUDE NULLS (value FOR tag_id IN ({on}))
+            FROM _tag_texts UNPIVOT INCLUDE NULLS (value FOR tag_id IN ({', '.join(f'"{t.id}"' for t in counted)}))
             GROUP BY GROUPING SETS ((tag_id, district_id, value), (tag_id, value))"""
     else:
-        values = "SELECT NULL::VARCHAR AS tag_id, NULL::VARCHAR AS scope, NULL::VARCHAR AS district_id, NULL::VARCHAR AS value, 0::BIGINT AS n WHERE FALSE"
+        values = ("SELECT NULL::VARCHAR AS tag_id, NULL::VARCHAR AS scope, NULL::VARCHAR AS district_id, "
+                  "NULL::VARCHAR AS value, 0::BIGINT AS n WHERE FALSE")
     con.execute(f"""
         CREATE OR REPLACE TABLE tag_distribution AS
         SELECT v.tag_id, v.scope, v.district_id, CASE WHEN v.value IS NULL THEN 'missing' ELSE 'ok' END AS status,
@@ -186,17 +204,17 @@ def _create_quality(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
             FROM tag_distribution WHERE status = 'ok' GROUP BY ALL
         )
         SELECT q.tag_id, d.category, d.value_type, q.scope, q.district_id, q.customers,
-               q.n_with_value, q.customers - q.n_with_value AS n_missing,
+               CAST(q.n_with_value AS BIGINT) AS n_with_value, CAST(q.customers - q.n_with_value AS BIGINT) AS n_missing,
                round(q.n_with_value / NULLIF(q.customers, 0), 4) AS coverage,
-               q.n_true, round(q.n_true / NULLIF(q.n_with_value, 0), 4) AS true_rate,
-               dist.distribution, q.mean, q.p50, q.min, q.max, q.n_unexpected
+               CAST(q.n_true AS BIGINT) AS n_true, round(q.n_true / NULLIF(q.n_with_value, 0), 4) AS true_rate,
+               dist.distribution, q.mean, q.p50, q.min, q.max, CAST(q.n_unexpected AS BIGINT) AS n_unexpected
         FROM _tag_quality q
         JOIN tag_dictionary d USING (tag_id)
         LEFT JOIN dist ON dist.tag_id = q.tag_id AND dist.scope = q.scope AND dist.district_id IS NOT DISTINCT FROM q.district_id
         ORDER BY CASE WHEN q.scope = 'overall' THEN 0 ELSE 1 END, d.position, q.district_id
     """)
     con.execute("DROP TABLE _tag_quality")
-    con.execute("DROP VIEW IF EXISTS _tag_values")
+    con.execute("DROP VIEW IF EXISTS _tag_texts")
 
 
 def _quote(value: str) -> str:

@@ -3,7 +3,10 @@
 Everything the classifier knows about words lives in the YAML lexicons beside this module
 (`lexicons/`, format in its README). One pass of a precompiled trie regex finds every cue,
 negator, intensifier, contrast word and blocker in a text; a short left-to-right scan then
-applies negation scope and intensity and adds the cue weights up. No model is downloaded.
+applies negation scope and intensity and adds the cue weights up. Those sums, with the text's
+character n-grams, feed the blend model (`blend_model.py`: logistic regressions fitted on the
+labelled development data and shipped as JSON), which gives the final sentiment, motives,
+escalation and abuse. No model is downloaded.
 """
 from __future__ import annotations
 
@@ -16,8 +19,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import yaml
+
+from pipeline.text.blend_model import BlendModel, default_blend_model
 
 LEXICON_DIR = Path(__file__).with_name("lexicons")
 
@@ -30,14 +36,15 @@ SIGNALS: tuple[str, ...] = ("escalation", "abuse", "chasing", "urgency")
 SPECIAL_NEEDS: tuple[str, ...] = ("hearing", "foreign", "elderly_alone")
 OTHER_TOPIC = "其他"
 
-# Weights add up per text; a flag (motive, escalation, abuse, chasing, special need) is raised
-# at 0.7, so one strong cue suffices and weak cues need company. Scores are 1 - exp(-sum).
+# Cue weights add up per text. The lexicon alone decides chasing and the special needs: raised
+# at a sum of 0.7, so one strong cue suffices and weak cues need company.
 FLAG_WEIGHT = 0.7
-# Summed sentiment weight inside (-0.5, 0.5) is neutral: a lone "谢谢" or "麻烦" stays neutral.
-NEUTRAL_BAND = 0.5
-# sentiment_score = tanh(0.6 * sum): one strong word gives about ±0.5, three saturate near ±0.95.
-SCORE_SLOPE = 0.6
+# Sentiment, the motives, escalation and abuse come from the blend model (blend_model.py), which
+# reads the lexicon sums and the text's character n-grams: a flag is raised at probability 0.5,
+# the sentiment is the most probable class, and sentiment_score = P(positive) - P(negative).
+FLAG_PROBABILITY = 0.5
 TOPIC_MIN_WEIGHT = 0.3
+CHUNK_ROWS = 10_000
 NEGATION_SCOPE = 3  # characters between a negator's end and the cue's start
 INTENSIFIER_SCOPE = 3
 # "不满意" negated ("没有不满意") is only mildly positive; "满意" negated ("不太满意") is clearly negative.
@@ -119,6 +126,9 @@ _MOTIVE_SLOT = {m: i for i, m in enumerate(MOTIVES)}
 _SIGNAL_SLOT = {s: len(MOTIVES) + i for i, s in enumerate(SIGNALS)}
 _NEED_SLOT = {n: len(MOTIVES) + len(SIGNALS) + i for i, n in enumerate(SPECIAL_NEEDS)}
 _TOPIC_SLOT = len(MOTIVES) + len(SIGNALS) + len(SPECIAL_NEEDS)
+# What the blend model reads from the lexicon scan: the two sentiment sums and the motive and signal weights.
+LEXICON_FEATURES: tuple[str, ...] = ("positive", "negative", *MOTIVES, *SIGNALS)
+_FEATURE_SLOTS = tuple([_MOTIVE_SLOT[m] for m in MOTIVES] + [_SIGNAL_SLOT[s] for s in SIGNALS])
 
 
 def load_lexicon(*directories: Path | str) -> Lexicon:
@@ -295,12 +305,12 @@ def _no_break(text: str, start: int, end: int) -> bool:
     return True
 
 
-def _scan(text: str, lex: Lexicon) -> tuple[float, list[float], list[str]]:
-    """Return the summed sentiment, the per-slot weights and the evidence phrases of one text."""
+def _scan(text: str, lex: Lexicon) -> tuple[float, float, list[float], list[str]]:
+    """Return the positive and the negative sentiment weight, the per-slot weights and the evidence phrases of one text."""
     low = text.lower()
     terms = lex.terms
     acc = [0.0] * lex.n_slots
-    sentiment = 0.0
+    positive = negative = 0.0
     evidence: list[str] = []
     neg_start = neg_end = int_end = -100
     neg_count = 0
@@ -320,10 +330,17 @@ def _scan(text: str, lex: Lexicon) -> tuple[float, list[float], list[str]]:
             if negated:
                 if term.sentiment:
                     flip = NEGATED_POSITIVE if term.sentiment > 0 else NEGATED_NEGATIVE
-                    sentiment += term.sentiment * factor * flip
+                    signed = term.sentiment * factor * flip
+                    if signed > 0:
+                        positive += signed
+                    else:
+                        negative -= signed
                     evidence.append(text[neg_start:end])
                 continue
-            sentiment += term.sentiment * factor
+            if term.sentiment > 0:
+                positive += term.sentiment * factor
+            elif term.sentiment < 0:
+                negative -= term.sentiment * factor
             for slot, weight in term.effects:
                 acc[slot] += weight * factor
             evidence.append(text[start:end])
@@ -337,10 +354,11 @@ def _scan(text: str, lex: Lexicon) -> tuple[float, list[float], list[str]]:
             int_end, int_factor = end, term.factor
         elif kind == _CONTRAST:
             # What follows a contrast is what the customer means; it also closes negation scope.
-            sentiment *= CONTRAST_DISCOUNT
+            positive *= CONTRAST_DISCOUNT
+            negative *= CONTRAST_DISCOUNT
             neg_count = 0
             int_end = -100
-    return sentiment, acc, evidence
+    return positive, negative, acc, evidence
 
 
 def _is_mostly_latin(text: str) -> bool:
@@ -358,47 +376,77 @@ def _score(weight: float) -> float:
     return 1.0 - math.exp(-weight) if weight > 0 else 0.0
 
 
-def classify_texts(texts: Sequence[str | None], lexicon: Lexicon | None = None) -> pa.Table:
+def lexicon_features(texts: Sequence[str | None], lexicon: Lexicon | None = None) -> np.ndarray:
+    """Return the lexicon weights the blend model reads, one row per text (columns: LEXICON_FEATURES)."""
+    lex = lexicon or default_lexicon()
+    rows = np.zeros((len(texts), len(LEXICON_FEATURES)))
+    for i, text in enumerate(texts):
+        if _has_text(text):
+            positive, negative, acc, _ = _scan(text, lex)
+            rows[i] = _feature_row(positive, negative, acc)
+    return rows
+
+
+def _has_text(text: object) -> bool:
+    return isinstance(text, str) and bool(text) and not text.isspace()
+
+
+def _feature_row(positive: float, negative: float, acc: list[float]) -> list[float]:
+    return [positive, negative, *(acc[i] for i in _FEATURE_SLOTS)]
+
+
+def classify_texts(
+    texts: Sequence[str | None], lexicon: Lexicon | None = None, model: BlendModel | None = None
+) -> pa.Table:
     """Return one row of sentiment, motives, signals, special need, topic and evidence per text, in order."""
     lex = lexicon or default_lexicon()
+    model = model or default_blend_model()
+    if len(texts) <= CHUNK_ROWS:
+        return _classified_chunk(texts, lex, model)
+    # Chunks keep the n-gram matrices and Python lists small: memory stays flat on 100k+ texts.
+    chunks = [_classified_chunk(texts[i:i + CHUNK_ROWS], lex, model) for i in range(0, len(texts), CHUNK_ROWS)]
+    return pa.concat_tables(chunks)
+
+
+def _classified_chunk(texts: Sequence[str | None], lex: Lexicon, model: BlendModel) -> pa.Table:
     n_topics = len(lex.topics)
     columns: dict[str, list] = {name: [] for name in TEXT_SCHEMA.names}
-    motive_cols = [(columns[f"motive_{m}"], columns[f"score_{m}"], _MOTIVE_SLOT[m]) for m in MOTIVES]
-    flag_cols = [(columns[s], _SIGNAL_SLOT[s]) for s in ("escalation", "abuse", "chasing")]
-    urgency_slot = _SIGNAL_SLOT["urgency"]
+    scans = [_scan(t, lex) if _has_text(t) else None for t in texts]
+    present = [i for i, found in enumerate(scans) if found is not None]
+    features = np.array([_feature_row(*scans[i][:3]) for i in present]).reshape(len(present), len(LEXICON_FEATURES))
+    sentiment_p, flag_p = model.predict([texts[i] for i in present], features)
+    sentiment_labels = model.sentiment_classes
+    pos_col, neg_col = sentiment_labels.index("positive"), sentiment_labels.index("negative")
+    flag_col = {f: model.flags.index(f) for f in (*MOTIVES, "escalation", "abuse")}
+    row_of = {i: k for k, i in enumerate(present)}
     need_slots = [(n, _NEED_SLOT[n]) for n in SPECIAL_NEEDS]
-    exp, tanh = math.exp, math.tanh
-    for text in texts:
-        if not text or not isinstance(text, str) or text.isspace():
-            raw, acc, evidence = 0.0, None, []
-        else:
-            raw, acc, evidence = _scan(text, lex)
-        if raw <= -NEUTRAL_BAND:
-            label = "negative"
-        elif raw >= NEUTRAL_BAND:
-            label = "positive"
-        else:
-            label = "neutral"
-        columns["sentiment"].append(label)
-        columns["sentiment_score"].append(round(tanh(SCORE_SLOPE * raw), 4))
-        if acc is None:
-            for flags, scores, _ in motive_cols:
-                flags.append(0)
-                scores.append(0.0)
-            for flags, _ in flag_cols:
-                flags.append(0)
+    for i, text in enumerate(texts):
+        k = row_of.get(i)
+        if k is None:
+            columns["sentiment"].append("neutral")
+            columns["sentiment_score"].append(0.0)
+            for m in MOTIVES:
+                columns[f"motive_{m}"].append(0)
+                columns[f"score_{m}"].append(0.0)
+            for flag in ("escalation", "abuse", "chasing"):
+                columns[flag].append(0)
             columns["urgency"].append(0.0)
             columns["special_need"].append("")
             columns["topic"].append(OTHER_TOPIC)
             columns["evidence"].append("")
             continue
-        for flags, scores, slot in motive_cols:
-            weight = acc[slot]
-            flags.append(1 if weight >= FLAG_WEIGHT else 0)
-            scores.append(round(1.0 - exp(-weight), 4) if weight > 0 else 0.0)
-        for flags, slot in flag_cols:
-            flags.append(1 if acc[slot] >= FLAG_WEIGHT else 0)
-        columns["urgency"].append(round(_score(acc[urgency_slot]), 4))
+        _, _, acc, evidence = scans[i]
+        probs = sentiment_p[k]
+        columns["sentiment"].append(sentiment_labels[int(probs.argmax())])
+        columns["sentiment_score"].append(round(float(probs[pos_col] - probs[neg_col]), 4))
+        for m in MOTIVES:
+            p = float(flag_p[k, flag_col[m]])
+            columns[f"motive_{m}"].append(1 if p >= FLAG_PROBABILITY else 0)
+            columns[f"score_{m}"].append(round(p, 4))
+        for flag in ("escalation", "abuse"):
+            columns[flag].append(1 if flag_p[k, flag_col[flag]] >= FLAG_PROBABILITY else 0)
+        columns["chasing"].append(1 if acc[_SIGNAL_SLOT["chasing"]] >= FLAG_WEIGHT else 0)
+        columns["urgency"].append(round(_score(acc[_SIGNAL_SLOT["urgency"]]), 4))
         needs = [n for n, slot in need_slots if acc[slot] >= FLAG_WEIGHT or (n == "foreign" and _is_mostly_latin(text))]
         columns["special_need"].append("|".join(needs))
         topic_weights = acc[_TOPIC_SLOT:_TOPIC_SLOT + n_topics]

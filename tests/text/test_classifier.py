@@ -41,6 +41,24 @@ def test_each_motive_is_found(text: str, motive: str) -> None:
     assert motive in motives_of(one(text))
 
 
+@pytest.mark.parametrize(
+    ("text", "sentiment", "motive"),
+    [
+        ("你们效率真高啊，等了一周了还没人来", "negative", "efficiency"),
+        ("接线员态度恶劣，话没说完就挂了", "negative", "respect"),
+        ("反映了三次都没人理，物业和供电所互相踢皮球", "negative", "respect"),
+        ("每次打电话都是敷衍，说记下了然后就没下文", "negative", "respect"),
+        ("家里老是跳闸，有什么办法能解决吗", "neutral", "advice"),
+        ("电费突然翻倍，你们总得给个说法吧", "negative", "advice"),
+        ("能否派人上门指导一下线路改造？", "neutral", "advice"),
+    ],
+)
+def test_natural_phrasings(text: str, sentiment: str, motive: str) -> None:
+    row = one(text)
+    assert row["sentiment"] == sentiment
+    assert motive in motives_of(row)
+
+
 def test_agent_summary_with_several_signals() -> None:
     row = one("客户来电反映家中停电三天了，至今没人来修，客户辱骂坐席，扬言要打12398投诉，要求尽快处理")
     assert row["sentiment"] == "negative"
@@ -241,23 +259,36 @@ def _labelled_f1(name: str) -> tuple[int, float, float]:
     return len(rows), sentiment, f1_score(truth, guess, average="micro")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="held-out eval.csv measures sentiment macro-F1 0.809 and motive micro-F1 0.673 "
-    "(targets 0.85 / 0.80); remove this marker when the classifier meets them",
-)
-def test_eval_targets_are_met() -> None:
-    n_rows, sentiment, motives = _labelled_f1("eval.csv")
+EVAL_SETS = ("eval.csv", "eval_v2.csv")
+
+
+@pytest.mark.parametrize("name", EVAL_SETS)
+def test_eval_sentiment_target_is_met(name: str) -> None:
+    # Held-out sets, never fitted or tuned on: eval.csv (written with the first lexicons) and
+    # eval_v2.csv (written after the blend model was frozen, without looking at its errors).
+    # Measured once each on the frozen model: macro-F1 0.925 on eval.csv, 0.925 on eval_v2.csv.
+    n_rows, sentiment, _ = _labelled_f1(name)
     assert n_rows >= 400
     assert sentiment >= 0.85
-    assert motives >= 0.80
 
 
-def test_development_set_does_not_regress() -> None:
-    # train.csv is what the lexicons are tuned on: a regression guard, not a quality claim.
-    _, sentiment, motives = _labelled_f1("train.csv")
-    assert sentiment >= 0.92
-    assert motives >= 0.90
+@pytest.mark.xfail(
+    strict=True,
+    reason="motive micro-F1 measured once on the frozen model: 0.793 on eval.csv, 0.760 on eval_v2.csv "
+    "(target 0.80; respect and fairness recall lag); remove this marker when the classifier meets it",
+)
+def test_eval_motive_target_is_met() -> None:
+    for name in EVAL_SETS:
+        _, _, motives = _labelled_f1(name)
+        assert motives >= 0.80, name
+
+
+@pytest.mark.parametrize(("name", "floor_sentiment", "floor_motives"), [("train.csv", 0.92, 0.90), ("dev.csv", 0.92, 0.90)])
+def test_development_sets_do_not_regress(name: str, floor_sentiment: float, floor_motives: float) -> None:
+    # The blend model is fitted on these files: a regression guard, not a quality claim.
+    _, sentiment, motives = _labelled_f1(name)
+    assert sentiment >= floor_sentiment
+    assert motives >= floor_motives
 
 
 def test_builtin_lexicons_load() -> None:

@@ -1,0 +1,137 @@
+"""The blend model: logistic regressions over lexicon weights and character n-grams of a contact text.
+
+The lexicons (`lexicons/`) find the cues an analyst can name. Natural complaints also use phrasings no
+list covers, so the final sentiment and flags come from logistic regressions that read both the
+lexicon weights of a text and its character 1–3-grams (TF-IDF). The weights are fitted on the
+labelled development data only (`data/train.csv`, `data/dev.csv`; never the eval sets) by
+
+    python -m pipeline.text.fit_blend_model
+
+and shipped as JSON (`model/blend_model.json`). Scoring needs numpy and scipy only; scikit-learn is
+needed only to fit. Refit after changing the built-in lexicons or the development data: the file
+records a fingerprint of both, and a test fails while it is stale.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+TEXT_DIR = Path(__file__).resolve().parent
+MODEL_PATH = TEXT_DIR / "model" / "blend_model.json"
+DATA_DIR = TEXT_DIR / "data"
+# What the model is fitted on. The eval sets (eval.csv, eval_v2.csv) are held out and never listed here.
+TRAINING_FILES: tuple[str, ...] = ("train.csv", "dev.csv")
+NGRAM_RANGE = (1, 3)
+FORMAT_VERSION = 1
+
+
+class BlendModelError(RuntimeError):
+    """The shipped blend weights cannot be used; the message says how to refit them."""
+
+
+def char_ngrams(text: str) -> list[str]:
+    """Return the character 1–3-grams of the lower-cased text, with runs of whitespace read as one space."""
+    low = " ".join(text.lower().split())
+    grams = []
+    for n in range(NGRAM_RANGE[0], NGRAM_RANGE[1] + 1):
+        grams.extend(low[i:i + n] for i in range(len(low) - n + 1))
+    return grams
+
+
+@dataclass(frozen=True)
+class BlendModel:
+    """Fitted weights: n-gram vocabulary and idf, then one weight column per output."""
+
+    vocabulary: dict[str, int]
+    idf: np.ndarray  # (n_grams,)
+    weights: np.ndarray  # (n_grams + n_lexicon_features, n_outputs)
+    intercepts: np.ndarray  # (n_outputs,)
+    lexicon_features: tuple[str, ...]
+    sentiment_classes: tuple[str, ...]
+    flags: tuple[str, ...]
+    lexicon_scale: float
+    lexicon_clip: float
+    fingerprint: str
+
+    def predict(self, texts: Sequence[str], lexicon_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the sentiment class probabilities (n × classes) and the flag probabilities (n × flags)."""
+        n_grams = len(self.idf)
+        grams = self._ngram_matrix(texts)
+        lex = np.clip(lexicon_rows, -self.lexicon_clip, self.lexicon_clip) * self.lexicon_scale
+        logits = grams @ self.weights[:n_grams] + lex @ self.weights[n_grams:] + self.intercepts
+        k = len(self.sentiment_classes)
+        sentiment = logits[:, :k]
+        sentiment = np.exp(sentiment - sentiment.max(axis=1, keepdims=True))
+        sentiment /= sentiment.sum(axis=1, keepdims=True)
+        flags = 1.0 / (1.0 + np.exp(-logits[:, k:]))
+        return sentiment, flags
+
+    def _ngram_matrix(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        # Same arithmetic as scikit-learn's TfidfVectorizer(sublinear_tf=True, norm="l2") at fit time;
+        # counting, idf and normalisation run in numpy so that Python only looks the n-grams up.
+        get = self.vocabulary.get
+        ids: list[int] = []
+        indptr = [0]
+        for text in texts:
+            ids.extend(j for j in map(get, char_ngrams(text)) if j is not None)
+            indptr.append(len(ids))
+        n_rows, n_cols = len(texts), len(self.idf)
+        counts = sparse.csr_matrix(
+            (np.ones(len(ids)), np.asarray(ids, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+            shape=(n_rows, n_cols),
+        )
+        counts.sum_duplicates()
+        counts.data = (1.0 + np.log(counts.data)) * self.idf[counts.indices]
+        squares = counts.copy()
+        squares.data **= 2
+        norms = np.sqrt(np.asarray(squares.sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        counts.data /= np.repeat(norms, np.diff(counts.indptr))
+        return counts
+
+
+def load_blend_model(path: Path = MODEL_PATH) -> BlendModel:
+    """Return the blend model stored at `path`."""
+    if not path.is_file():
+        raise BlendModelError(f"{path} is missing; fit it with `python -m pipeline.text.fit_blend_model`")
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if raw.get("format") != FORMAT_VERSION:
+        raise BlendModelError(f"{path} has format {raw.get('format')}, expected {FORMAT_VERSION}; "
+                              "refit with `python -m pipeline.text.fit_blend_model`")
+    ngrams = raw["ngrams"]
+    lexicon_rows = raw["lexicon_weights"]
+    return BlendModel(
+        vocabulary={row[0]: i for i, row in enumerate(ngrams)},
+        idf=np.asarray([row[1] for row in ngrams], dtype=np.float64),
+        weights=np.asarray([row[2:] for row in ngrams] + [row[1:] for row in lexicon_rows], dtype=np.float64),
+        intercepts=np.asarray(raw["intercepts"], dtype=np.float64),
+        lexicon_features=tuple(row[0] for row in lexicon_rows),
+        sentiment_classes=tuple(raw["sentiment_classes"]),
+        flags=tuple(raw["flags"]),
+        lexicon_scale=float(raw["lexicon_scale"]),
+        lexicon_clip=float(raw["lexicon_clip"]),
+        fingerprint=raw["fingerprint"],
+    )
+
+
+@lru_cache(maxsize=1)
+def default_blend_model() -> BlendModel:
+    """Return the shipped blend model, loaded once per process."""
+    return load_blend_model()
+
+
+def training_fingerprint() -> str:
+    """Return a hash of what the shipped weights depend on: the built-in lexicons and the training files."""
+    digest = hashlib.sha256()
+    paths = sorted((TEXT_DIR / "lexicons").glob("*.y*ml")) + [DATA_DIR / name for name in TRAINING_FILES]
+    for path in paths:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes().replace(b"\r\n", b"\n"))
+    return digest.hexdigest()[:16]
