@@ -29,12 +29,14 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 BLOCK = 2000  # customers in the sample
+ROW_GROUP = 122_880  # rows per Parquet row group, as pipeline.store.publish_snapshot writes them
 RENAMED_IDS = ("ticket_id", "payment_id", "application_id", "outage_id")
 
 
@@ -110,12 +112,22 @@ def build_store(out: Path, snap: Path, scale: int) -> dict[str, float]:
                + (f" ORDER BY {', '.join(order)}" if order else ""))
         writer = None
         n = 0
+        pending: list[pa.Table] = []
+        held = 0
         for k in range(scale):
             block = con.sql(sql.replace("$k", str(int(k)))).to_arrow_table()
             if writer is None:
                 writer = pq.ParquetWriter(target / src.name, block.schema, compression="zstd")
-            writer.write_table(block, row_group_size=122_880)
+            pending.append(block)
+            held += block.num_rows
             n += block.num_rows
+            if held >= ROW_GROUP:  # full row groups, as the pipeline's COPY writes them
+                whole = pa.concat_tables(pending)
+                cut = (held // ROW_GROUP) * ROW_GROUP
+                writer.write_table(whole.slice(0, cut), row_group_size=ROW_GROUP)
+                pending, held = [whole.slice(cut)], held - cut
+        if held:
+            writer.write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP)
         writer.close()
         counts[table] = n
         timings[table] = time.perf_counter() - start

@@ -22,7 +22,7 @@ _CACHED = frozenset({
     "districts", "overview_history", "district_table", "segment_mix", "service_gap_counts", "key_users",
     "portrait_bundle", "search_customers", "explain_tag", "tag_distribution", "tag_coverage", "tag_history",
     "segment_count", "segment_by_district", "segment_members", "experience_stages", "experience_curve",
-    "worst_moments", "published_rows", "district_gap_warnings", "care_alerts", "experience_map_rows", "runs", "run_manifest", "rejects", "reject_reasons", "customer_visible",
+    "worst_moments", "published_rows", "district_gap_warnings", "care_alerts", "experience_map_rows", "customer_row", "runs", "run_manifest", "rejects", "reject_reasons", "customer_visible",
 })
 _UNSCOPED = frozenset({"tag_dictionary", "segment_fields", "field_values", "sensitive_tag"})
 

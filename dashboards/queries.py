@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -486,30 +487,38 @@ def key_users(store: PortraitStore, viewer: Viewer, only: Iterable[str] = (), di
     pick = [c for c in ("key_user_rank", "key_user_score", "key_user_reasons", "disc_type", "disc_code",
                         "value_tier", "suggested_action") if c in cols]
     order = ", ".join([c for c, ok in (("g.key_user_score DESC", "key_user_score" in cols),
-                                         ("g.key_user_rank", "key_user_rank" in cols)) if ok] or ["s.customer_id"])
+                                         ("g.key_user_rank", "key_user_rank" in cols)) if ok] or ["g.customer_id"])
     key = ("coalesce(CAST(g.key_user_reasons AS VARCHAR), '') NOT IN ('', '[]')" if "key_user_reasons" in cols
            else "TRUE")
     score = "g.key_user_score" if "key_user_score" in cols else "NULL"
     disc_col = "g.disc_type" if "disc_type" in cols else ("g.disc_code" if "disc_code" in cols else "NULL")
     reasons = "CAST(g.key_user_reasons AS VARCHAR)" if "key_user_reasons" in cols else "''"
     extra = ", ".join(f"g.{c}" for c in pick)
-    sql = f"""WITH {_SCOPED}
-        SELECT s.customer_id,
-               CASE WHEN s.pii THEN c.name ELSE mask_name(c.name) END AS name,
-               CASE WHEN s.pii THEN c.phone ELSE mask_phone(c.phone) END AS phone,
-               CASE WHEN s.pii THEN c.address ELSE mask_address(c.address, c.district_name) END AS address,
-               s.district_id, s.district_name, s.station, c.category,
-               (c.elderly_alone OR c.low_income OR c.disabled OR c.hearing_impaired OR c.foreign_language) AS vulnerable,
-               {extra}
-        FROM scoped s JOIN segments g ON g.customer_id = s.customer_id JOIN customers c ON c.customer_id = s.customer_id
-        WHERE ({key})
-          AND (len($disc::VARCHAR[]) = 0 OR list_contains($disc::VARCHAR[], CAST({disc_col} AS VARCHAR)))
-          AND ($reason = '' OR contains({reasons}, $reason))
-          AND ($min_score IS NULL OR {score} >= $min_score::DOUBLE)
-          AND (NOT $vulnerable_only OR c.elderly_alone OR c.low_income OR c.disabled OR c.hearing_impaired
-               OR c.foreign_language)
-        ORDER BY {order} NULLS LAST, s.customer_id
-        LIMIT $limit"""
+    # Rank first, then fetch (and mask) contact details for the rows kept: masking 1M rows to show 500 is waste.
+    sql = f"""WITH base AS (
+            SELECT c.customer_id, c.district_id, c.district_name, c.station, c.category,
+                   pii_visible($role, $allowed::VARCHAR[], c.district_id) AS pii,
+                   coalesce(c.elderly_alone OR c.low_income OR c.disabled OR c.hearing_impaired
+                            OR c.foreign_language, FALSE) AS vulnerable
+            FROM customers c
+            WHERE in_scope($role, $allowed::VARCHAR[], c.district_id) AND in_only($only::VARCHAR[], c.district_id)),
+        top AS (
+            SELECT s.*, {extra}
+            FROM base s JOIN segments g ON g.customer_id = s.customer_id
+            WHERE ({key})
+              AND (len($disc::VARCHAR[]) = 0 OR list_contains($disc::VARCHAR[], CAST({disc_col} AS VARCHAR)))
+              AND ($reason = '' OR contains({reasons}, $reason))
+              AND ($min_score IS NULL OR {score} >= $min_score::DOUBLE)
+              AND (NOT $vulnerable_only OR s.vulnerable)
+            ORDER BY {order} NULLS LAST, s.customer_id
+            LIMIT $limit)
+        SELECT t.customer_id,
+               CASE WHEN t.pii THEN c.name ELSE mask_name(c.name) END AS name,
+               CASE WHEN t.pii THEN c.phone ELSE mask_phone(c.phone) END AS phone,
+               CASE WHEN t.pii THEN c.address ELSE mask_address(c.address, c.district_name) END AS address,
+               t.* EXCLUDE (customer_id, pii)
+        FROM top t JOIN customers c ON c.customer_id = t.customer_id
+        ORDER BY {order.replace('g.', 't.')} NULLS LAST, t.customer_id"""
     return store.query(sql, _scope(viewer, only, disc=[str(d) for d in disc], reason=str(reason or "")[:40],
                                    min_score=None if min_score is None else float(min_score),
                                    vulnerable_only=bool(vulnerable_only), limit=max(1, min(int(limit), 100_000))))
@@ -573,7 +582,8 @@ def customer_contacts(store: PortraitStore, viewer: Viewer, customer_id: str) ->
     signals = ", ".join(f"x.{c}" for c in ("sentiment", "sentiment_score", "topic", "escalation", "abuse",
                                             "chasing", "special_need", "evidence") if c in tcols)
     motives = ", ".join(f"x.{c}" for c in sorted(tcols) if c.startswith("motive_"))
-    join = "LEFT JOIN contact_text x ON x.ticket_id = t.ticket_id" if has_text else ""
+    join = ("LEFT JOIN (SELECT * FROM contact_text WHERE customer_id = $cid) x ON x.ticket_id = t.ticket_id"
+            if has_text else "")
     sel = ", ".join(s for s in (signals, motives) if s)
     return store.query(f"""WITH {_ONE}
         SELECT t.ticket_id, t.contacted_at, t.channel, t.business_type,
@@ -587,14 +597,24 @@ def customer_contacts(store: PortraitStore, viewer: Viewer, customer_id: str) ->
         ORDER BY t.contacted_at""", _scope(viewer, cid=str(customer_id)))
 
 
-def customer_row(store: PortraitStore, viewer: Viewer, customer_id: str, table: str) -> pd.DataFrame:
-    """Return the rows of a per-customer published table (features, segments, care_alerts …), PII columns dropped."""
+def customer_row(store: PortraitStore, viewer: Viewer, customer_id: str, table: str,
+                 columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """Return the rows of a per-customer published table (features, segments, care_alerts …), PII columns dropped.
+
+    `columns` narrows the read to the columns named (those the table has), which matters for wide tables.
+    """
     if table not in ("features", "segments", "tags_wide") + OPTIONAL_TABLES or not store.has(table):
         return pd.DataFrame()
-    if "customer_id" not in store.columns(table):
+    have = store.columns(table)
+    if "customer_id" not in have:
         return pd.DataFrame()
-    drop = [c for c in store.columns(table) if c in PII_COLUMNS]
-    cols = "t.*" + (f" EXCLUDE ({', '.join(chr(34) + c + chr(34) for c in drop)})" if drop else "")
+    if columns is not None:
+        wanted = set(columns)
+        keep = [c for c in have if c in wanted and c not in PII_COLUMNS and c != "customer_id"]
+        cols = ", ".join(["t.customer_id"] + [f't."{c}"' for c in keep])
+    else:
+        drop = [c for c in have if c in PII_COLUMNS]
+        cols = "t.*" + (f" EXCLUDE ({', '.join(chr(34) + c + chr(34) for c in drop)})" if drop else "")
     return _per_customer(store, viewer, customer_id, table, cols)
 
 
@@ -640,21 +660,36 @@ def _display_value(v: Any) -> Any:
     return v
 
 
+# The features the portrait page shows or reasons with (headline figures, motives, gaps, recommended actions).
+PORTRAIT_FEATURES = (
+    "kwh_12m", "kwh_daily_mean_12m", "bill_amount_12m", "bills_12m", "arrears_now", "late_payments_12m",
+    "autodebit_share", "ebill", "elderly_alone", "low_income", "disabled", "hearing_impaired", "contacts_12m",
+    "contacts_3m", "complaints_12m", "complaints_3m", "chasing_cnt_12m", "mean_sentiment_12m", "last_sentiment_score",
+    "peak_end_score", "top_motive", "n_motive_venting_12m", "n_motive_respect_12m", "n_motive_advice_12m",
+    "n_motive_compensation_12m", "n_motive_fairness_12m", "n_motive_efficiency_12m", "repeated_contacts_12m",
+    "same_topic_max_window", "overdue_orders_12m", "multi_transfer_orders_12m", "attitude_contacts_12m",
+    "unnotified_outages_12m", "dissatisfied_12m", "step_drop_ratio", "low_run_current_days", "valley_share_12m",
+    "has_charger_connection", "has_pv_connection", "applied_pv", "applied_charger", "holder_age",
+)
+_POOL = ThreadPoolExecutor(max_workers=6, thread_name_prefix="portrait")
+
+
 def portrait_bundle(store: PortraitStore, viewer: Viewer, customer_id: str) -> dict[str, pd.DataFrame]:
-    """Return everything the portrait page shows for one customer; {} when the viewer may not see them."""
+    """Return everything the portrait page shows for one customer; {} when the viewer may not see them.
+
+    The archive row is read first (it is the scope check); the other reads run concurrently on their own
+    cursors, and each repeats the scope check in its own SQL.
+    """
     header = customer_header(store, viewer, customer_id)
     if header.empty:
         return {}
-    out = {"header": header,
-           "tags": customer_tags(store, viewer, customer_id),
-           "usage": customer_usage(store, viewer, customer_id),
-           "bills": customer_bills(store, viewer, customer_id),
-           "payments": customer_payments(store, viewer, customer_id),
-           "contacts": customer_contacts(store, viewer, customer_id),
-           "features": customer_row(store, viewer, customer_id, "features")}
-    for t in ("segments", "care_alerts", "service_gaps", "power_access"):
-        out[t] = customer_row(store, viewer, customer_id, t)
-    return out
+    parts = {"tags": (customer_tags, ()), "usage": (customer_usage, ()), "bills": (customer_bills, ()),
+             "payments": (customer_payments, ()), "contacts": (customer_contacts, ()),
+             "features": (customer_row, ("features", PORTRAIT_FEATURES))}
+    for t in ("segments", "care_alerts", "service_gaps"):
+        parts[t] = (customer_row, (t,))
+    futures = {k: _POOL.submit(fn, store, viewer, customer_id, *args) for k, (fn, args) in parts.items()}
+    return {"header": header, **{k: f.result() for k, f in futures.items()}}
 
 
 def search_customers(store: PortraitStore, viewer: Viewer, text: str, only: Iterable[str] = (),
@@ -939,16 +974,18 @@ def segment_members(store: PortraitStore, viewer: Viewer, tree: Mapping[str, Any
     if shown and " segments s " not in joins and any(fields[t].alias == "s" for t in shown):
         joins += " JOIN segments s ON s.customer_id = sc.customer_id"
     tag_cols = "".join(f', {fields[t].alias}."{t}"' for t in shown)
-    return store.query(f"""WITH {_SCOPED_SC}
-        SELECT sc.customer_id,
-               CASE WHEN sc.pii THEN c.name ELSE mask_name(c.name) END AS name,
-               CASE WHEN sc.pii THEN c.phone ELSE mask_phone(c.phone) END AS phone,
-               CASE WHEN sc.pii THEN c.address ELSE mask_address(c.address, c.district_name) END AS address,
-               sc.district_id, sc.district_name, sc.station {tag_cols}
-        FROM sc_src sc JOIN customers c ON c.customer_id = sc.customer_id {joins}
-        WHERE {pred}
-        ORDER BY sc.customer_id LIMIT $limit""",
-                       _scope(viewer, only, limit=max(1, min(int(limit), 1_000_000)), **params))
+    return store.query(f"""WITH {_SCOPED_SC}, top AS (
+            SELECT sc.customer_id, sc.pii, sc.district_id, sc.district_name, sc.station {tag_cols}
+            FROM sc_src sc {joins}
+            WHERE {pred}
+            ORDER BY sc.customer_id LIMIT $limit)
+        SELECT t.customer_id,
+               CASE WHEN t.pii THEN c.name ELSE mask_name(c.name) END AS name,
+               CASE WHEN t.pii THEN c.phone ELSE mask_phone(c.phone) END AS phone,
+               CASE WHEN t.pii THEN c.address ELSE mask_address(c.address, c.district_name) END AS address,
+               t.* EXCLUDE (customer_id, pii)
+        FROM top t JOIN customers c ON c.customer_id = t.customer_id
+        ORDER BY t.customer_id""", _scope(viewer, only, limit=max(1, min(int(limit), 1_000_000)), **params))
 
 
 # --- experience map (客户体验地图) ---------------------------------------------------------------------

@@ -100,6 +100,15 @@ def test_disc_macro_f1_on_a_sample_nothing_was_tuned_on(second_sample):
     assert f1 >= 0.8
 
 
+def test_every_feature_the_stage_reads_exists(sample_con):
+    from pipeline.stages.segments import FEATURE_COLUMNS
+
+    # The stage reads a missing column as NULL (e.g. no text stage); a rename upstream must fail here instead.
+    have = dict(sample_con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                   "WHERE table_name = 'features'").fetchall())
+    assert {c: t for c, t in FEATURE_COLUMNS.items() if have.get(c) != t} == {}
+
+
 def test_customers_without_contacts_are_insufficient_data(sample_con):
     rows = sample_con.execute("""
         SELECT s.disc_type, s.disc_code, s.disc_score_d, s.disc_confidence, s.disc_evidence, s.disc_advice_do
@@ -248,6 +257,11 @@ def test_key_users_are_ranked_per_district_with_reasons(sample_con):
         SELECT s.key_user_rank, s.key_user_reasons FROM care_alerts a JOIN segments s USING (customer_id)
         WHERE a.severity = '紧急'""").fetchall()
     assert urgent and all(rank <= 5 and "关怀" in reasons for rank, reasons in urgent)
+    flagged = sample_con.execute("""
+        SELECT bool_and(is_key_user = (key_user_score >= 40)), count(*) FILTER (WHERE is_key_user),
+               bool_and(is_key_user) FILTER (WHERE customer_id IN (SELECT customer_id FROM care_alerts))
+        FROM segments""").fetchall()[0]
+    assert flagged[0] and 0 < flagged[1] < 0.2 * 2000 and flagged[2]
 
 
 def test_excel_safe_cells_and_masks():

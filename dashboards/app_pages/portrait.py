@@ -355,5 +355,7 @@ st.divider()
 st.download_button(":material/print: " + t("打印版（一页纸画像）"), _print_file, file_name=f"用户画像_{cid}_{as_of}.html",
                    mime="text/html", key="print_portrait", on_click="ignore")
 st.caption(t("下载后用浏览器打开即弹出打印；打印也会记录到审计日志。"))
-with st.expander(t("原始特征（分析用）"), expanded=False):
-    st.json(json.loads(pd.Series(f).to_json(force_ascii=False, date_format="iso")), expanded=False)
+if st.toggle(t("原始特征（分析用）"), key="pc_raw_features"):
+    raw = ctx.q("customer_row", str(cid), "features")
+    if len(raw):
+        st.json(json.loads(raw.iloc[0].to_json(force_ascii=False, date_format="iso")), expanded=False)

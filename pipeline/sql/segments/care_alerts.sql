@@ -4,10 +4,10 @@
 -- description: Care alerts (关怀预警) for vulnerable customers: the archive's special-group flags (独居老人, 低保,
 --   残疾, 聋哑), a special need found in their contact texts, or a residential account holder aged $elderly_age
 --   or more (from the resident ID). Two kinds:
---   用电停止: at least $care_stop_days consecutive days under $care_stop_daily_kwh kWh within the last
+--   用电停止: at least $care_stop_days consecutive days under $care_stop_daily_kwh kWh, starting in the last
 --   90 days (ended or still going on), after 28 stable days (readings on 21 or more, at most one near-zero day,
 --   a mean of at least three times the stop level): a home that never had a steady pattern is vacant or
---   travelling, not a person who stopped.
+--   travelling, not a person who stopped. Runs are monthly, so an older stop was raised by an earlier run.
 --   用电骤降: the last 14 days average under $abnormal_drop_ratio of the 28 stable days before them, without
 --   stopping (a fridge still runs while its owner is in hospital).
 WITH holders AS (
@@ -42,14 +42,17 @@ vulnerable AS (
 ),
 candidates AS (
     -- The features stage already found each customer's longest near-zero run of the last 90 days; only
-    -- those with a long enough one need their daily readings read again. Without that feature, everyone.
+    -- those with a long enough one need their daily readings read again (everyone, without that feature).
+    -- A home that is near-zero most of the year is vacant (空置), not a stop: it never had a steady pattern.
     SELECT v.customer_id FROM vulnerable v JOIN segment_features f USING (customer_id)
     WHERE COALESCE(f.low_run_max_90d, $care_stop_days) >= $care_stop_days
+      AND NOT COALESCE(f.kwh_daily_mean_12m < $vacant_daily_kwh
+                       OR f.low_days_12m >= $vacant_low_day_share * f.reading_days_12m, FALSE)
 ),
 around AS MATERIALIZED (
     SELECT r.customer_id, r.reading_date, r.kwh
     FROM readings r SEMI JOIN candidates k ON k.customer_id = r.customer_id
-    WHERE r.reading_date > $as_of - INTERVAL 240 DAY AND r.reading_date <= $as_of
+    WHERE r.reading_date > $as_of - INTERVAL 120 DAY AND r.reading_date <= $as_of
 ),
 islands AS (
     SELECT customer_id, reading_date, kwh,
@@ -57,12 +60,11 @@ islands AS (
     FROM around WHERE kwh < $care_stop_daily_kwh
 ),
 runs AS (
-    -- the run is its own low days, so their mean is the use during the stop; at least $care_stop_days of
-    -- them fall in the last 90 days (the window the features stage looked at)
+    -- the run is its own low days, so their mean is the use during the stop
     SELECT customer_id, min(reading_date) AS start_date, max(reading_date) AS last_low, count(*) AS days,
            avg(kwh) AS during_kwh_daily
     FROM islands GROUP BY customer_id, island
-    HAVING count(*) FILTER (WHERE reading_date > $as_of - INTERVAL 90 DAY) >= $care_stop_days
+    HAVING count(*) >= $care_stop_days AND min(reading_date) > $as_of - INTERVAL 90 DAY
 ),
 last_day AS (
     SELECT customer_id, max(reading_date) AS last_reading FROM around GROUP BY customer_id

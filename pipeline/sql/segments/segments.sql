@@ -11,6 +11,7 @@
 --   payments, a sustained drop in use (用电异常), a bill shock; opportunity: EV-like night charging,
 --   electric heating, e-bill, auto-debit, a smart socket for an elderly person living alone.
 --   An ongoing stop of a vulnerable customer's use scores at least 95, any other care alert at least 80.
+--   is_key_user: a score of $key_user_min_score or more.
 WITH care AS (
     SELECT customer_id, bool_or(ongoing AND alert_type = '用电停止') AS care_urgent,
            arg_min(evidence, (CASE severity WHEN '紧急' THEN 0 ELSE 1 END, start_date, alert_type)) AS care_evidence
@@ -33,7 +34,9 @@ parts AS (
              ELSE 0.0 END AS p_vulnerable,
         COALESCE(f.unpaid_bills_12m, 0) > 0 AS overdue_unpaid,
         COALESCE(f.late_payments_12m, 0) >= $late_payments_risk AS late_payer,
-        COALESCE(f.step_drop_ratio < $abnormal_drop_ratio AND f.step_drop_kwh_daily >= $abnormal_min_daily_kwh, FALSE) AS abnormal_use,
+        -- a drop in a vulnerable customer's use is a care matter, not suspected tampering
+        COALESCE(f.step_drop_ratio < $abnormal_drop_ratio AND f.step_drop_kwh_daily >= $abnormal_min_daily_kwh, FALSE)
+            AND care.customer_id IS NULL AS abnormal_use,
         COALESCE(f.bill_shock_ratio >= $bill_shock_ratio AND f.bill_amount_last >= $bill_shock_min_amount, FALSE) AS bill_shock,
         COALESCE(f.valley_kwh_daily_mean_recent >= $ev_valley_kwh AND f.valley_share_swing_recent >= $ev_valley_swing
                  AND NOT COALESCE(f.has_charger_connection, FALSE), FALSE) AS opp_ev,
@@ -59,8 +62,10 @@ parts AS (
 scored AS (
     SELECT *,
         least(1.0, 0.5 * overdue_unpaid::INT + 0.3 * late_payer::INT + 0.5 * abnormal_use::INT + 0.2 * bill_shock::INT) AS p_risk,
-        least(1.0, 0.4 * opp_ev::INT + 0.3 * opp_heating::INT + 0.2 * opp_ebill::INT + 0.2 * opp_autodebit::INT
-                   + 0.3 * opp_smart_socket::INT) AS p_opportunity
+        -- no sales pitch while someone's use has stopped
+        CASE WHEN care_evidence IS NOT NULL THEN 0.0 ELSE
+            least(1.0, 0.4 * opp_ev::INT + 0.3 * opp_heating::INT + 0.2 * opp_ebill::INT + 0.2 * opp_autodebit::INT
+                       + 0.3 * opp_smart_socket::INT) END AS p_opportunity
     FROM parts
 ),
 keyed AS (
@@ -129,6 +134,7 @@ SELECT
     k.value_tier, round(k.value_score, 4) AS value_score, k.credit_level,
     l.load_shape, l.load_shape_cluster,
     k.key_user_score,
+    k.key_user_score >= $key_user_min_score AS is_key_user,
     r.key_user_rank,
     k.key_user_reasons,
     k.suggested_action,
