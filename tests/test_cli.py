@@ -75,3 +75,18 @@ def test_missing_column_error_names_file_and_fix(tmp_path: Path):
     assert "受理时间 (contacted_at)" in line and "tables.contacts.columns" in line
     out = portrait("--debug", "validate", "--source", str(exports))
     assert "Traceback" in out.stderr
+
+
+def test_text_classify_adds_the_classifier_columns(tmp_path: Path):
+    src = tmp_path / "texts.csv"
+    src.write_text("id,内容\n1,客户来电反映停电三天了还没人来修，要求马上处理，否则打12398投诉\n2,表扬抢修师傅服务热情周到\n",
+                   encoding="gbk")
+    out = portrait("text", "classify", "--input", str(src), "--text-column", "内容", "--output", str(tmp_path / "o.csv"))
+    assert out.returncode == 0, out.stderr
+    import pandas as pd
+    got = pd.read_csv(tmp_path / "o.csv", dtype={"id": str}, encoding="utf-8-sig")
+    assert list(got.columns[:2]) == ["id", "内容"]
+    assert {"sentiment", "sentiment_score", "motive_efficiency", "escalation", "abuse", "special_need"} <= set(got.columns)
+    assert got["sentiment"].tolist() == ["negative", "positive"] and got.loc[0, "escalation"] == 1
+    bad = portrait("text", "classify", "--input", str(src), "--text-column", "文本", "--output", str(tmp_path / "x.csv"))
+    assert bad.returncode == 1 and "available columns: id, 内容" in bad.stderr.splitlines()[-1]
