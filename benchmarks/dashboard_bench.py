@@ -65,7 +65,7 @@ def _select(table: str, cols: list[str]) -> tuple[str, str, str]:
     for c in cols:
         qc = f't."{c}"'
         if c == "customer_id":
-            out.append(f"CASE WHEN m.idx IS NULL THEN NULL ELSE printf('%04d%06d', $k, m.idx) END AS customer_id")
+            out.append("CASE WHEN m.idx IS NULL THEN NULL ELSE printf('%04d%06d', $k, m.idx) END AS customer_id")
         elif c == "district_id":
             out.append(f"{qc} || '-' || printf('%03d', $k) AS district_id")
         elif c == "district_name":

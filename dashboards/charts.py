@@ -51,7 +51,7 @@ def trend(df: pd.DataFrame, x: str, ys: dict[str, str], title: str, x_label: str
     for col, label in ys.items():
         if col in df.columns:
             fig.add_trace(go.Scatter(x=df[x], y=df[col], mode="lines+markers", name=label))
-    fig.update_xaxes(title_text=x_label)
+    fig.update_xaxes(title_text=x_label, tickformat="%Y-%m-%d", tickvals=list(df[x]))
     fig.update_yaxes(title_text=y_label)
     return _style(fig, title, height)
 
@@ -69,7 +69,7 @@ def daily_usage(df: pd.DataFrame, title: str, day_label: str, kwh_label: str, av
         fig.add_trace(go.Bar(x=d["reading_date"], y=d["kwh"], name=kwh_label, marker_color="#9ecae1"))
     fig.add_trace(go.Scatter(x=d["reading_date"], y=d["kwh"].rolling(30, min_periods=7).mean(), name=avg_label,
                              mode="lines", line={"color": "#d62728", "width": 2}))
-    fig.update_xaxes(title_text=day_label)
+    fig.update_xaxes(title_text=day_label, tickformat="%Y-%m")
     fig.update_yaxes(title_text=kwh_label)
     fig.update_layout(bargap=0)
     return _style(fig, title, 320)
@@ -86,8 +86,9 @@ def bills_chart(df: pd.DataFrame, title: str, period_label: str, amount_label: s
         fig.add_trace(go.Scatter(x=df["period"], y=df["kwh"], name=kwh_label, yaxis="y2", mode="lines+markers",
                                  line={"color": "#f28e2b"}))
     fig.update_layout(yaxis={"title": {"text": amount_label}},
-                      yaxis2={"title": {"text": kwh_label}, "overlaying": "y", "side": "right", "showgrid": False},
-                      xaxis={"title": {"text": period_label}}, barmode="group")
+                      yaxis2={"title": {"text": kwh_label}, "overlaying": "y", "side": "right", "showgrid": False,
+                              "rangemode": "tozero", "nticks": 6},
+                      xaxis={"title": {"text": period_label}, "tickformat": "%Y-%m"}, barmode="group")
     return _style(fig, title, 320)
 
 
@@ -103,13 +104,13 @@ def emotion_curve(df: pd.DataFrame, x: str, y: str, title: str, x_label: str, y_
     if len(d):
         peak = d[y].idxmin()
         fig.add_trace(go.Scatter(x=[d.loc[peak, x]], y=[d.loc[peak, y]], mode="markers+text", name=peak_label,
-                                 text=[peak_label], textposition="bottom center",
+                                 text=[peak_label], textposition="top right",
                                  marker={"size": 16, "color": "#d62728", "symbol": "triangle-down"}))
         fig.add_trace(go.Scatter(x=[d[x].iloc[-1]], y=[d[y].iloc[-1]], mode="markers+text", name=end_label,
                                  text=[end_label], textposition="top center",
                                  marker={"size": 15, "color": "#2ca02c", "symbol": "star"}))
     fig.update_yaxes(range=[-1.1, 1.1], tickvals=[-1, -0.5, 0, 0.5, 1], title_text=y_label, zeroline=True)
-    fig.update_xaxes(title_text=x_label)
+    fig.update_xaxes(title_text=x_label, tickformat="%Y-%m")
     _style(fig, title, height)
     fig.update_layout(legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"})
     return fig
@@ -127,7 +128,7 @@ def stage_map(df: pd.DataFrame, title: str, stage_label: str, volume_label: str,
     if len(d):
         worst = d["mean_sentiment"].idxmin()
         fig.add_trace(go.Scatter(x=[d.loc[worst, "stage_label"]], y=[d.loc[worst, "mean_sentiment"]], yaxis="y2",
-                                 mode="markers+text", text=[peak_label], textposition="bottom center", name=peak_label,
+                                 mode="markers+text", text=[peak_label], textposition="top right", name=peak_label,
                                  marker={"size": 18, "color": "#d62728", "symbol": "triangle-down"}))
         fig.add_trace(go.Scatter(x=[d["stage_label"].iloc[-1]], y=[d["mean_sentiment"].iloc[-1]], yaxis="y2",
                                  mode="markers+text", text=[end_label], textposition="top center", name=end_label,

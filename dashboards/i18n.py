@@ -67,7 +67,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "end_at": ("终点时间", "End at"), "end_topic": ("终点主题", "End topic"), "peak_end_score": ("峰终得分", "Peak–end score"),
     "moments": ("关键时刻", "Moments of truth"), "moment_rank": ("体验排名(差→好)", "Rank (worst first)"),
     "scope": ("范围", "Scope"), "scope_id": ("范围编号", "Scope id"), "code": ("代码", "Code"), "size": ("人数", "Size"),
-    "profile": ("群体特征", "Profile"), "tag_category": ("标签类别", "Tag category"), "model": ("模型", "Model"),
+    "profile": ("群体特征", "Profile"), "tag_category": ("标签类别", "Tag category"),
+    "balanced": ("行数平衡", "Balanced"), "model": ("模型", "Model"),
 }
 
 
@@ -270,3 +271,8 @@ EN.update({
 })
 
 EN.update({"阈值参数": "Thresholds", "数据窗口": "Data window", "截至": "up to", "近": "last"})
+EN.update({"代入本户数值": "With this customer's values"})
+EN.update({"负面": "negative", "中性": "neutral", "正面": "positive"})
+EN.update({"目标": "target"})
+EN.update({"个人信息默认脱敏；台区经理只能查看本台区客户。导出会记录审计日志。":
+           "Personal data is masked by default; grid-area staff see only their own districts. Exports are audited."})

@@ -42,9 +42,15 @@ def adopt_oidc_login() -> None:
 
 def login_page() -> None:
     """Render the log-in form."""
-    context.language_switch("login")
+    _, mid, _ = st.columns([1, 2, 1])
+    with mid:
+        _login_form()
+
+
+def _login_form() -> None:
     st.title(":material/bolt: " + t("用户画像"))
     st.caption(t("网格化客户服务 · 用户画像"))
+    context.language_switch("login")
     if not context.users_file().exists():
         st.warning(t("还没有用户文件：") + f" {context.users_file()} — " + t("用 `portrait users add` 添加用户。"))
     if st.session_state.pop("oidc_unknown", False):
@@ -71,3 +77,4 @@ def login_page() -> None:
         st.divider()
         if st.button(t("使用单位账号登录（SSO）")):
             st.login()
+    st.caption(t("个人信息默认脱敏；台区经理只能查看本台区客户。导出会记录审计日志。"))

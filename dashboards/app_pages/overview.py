@@ -73,6 +73,9 @@ if ctx.store.has("segments"):
                                 if v in guidance.DISC_BY_NAME else t(v) for v in mix["value"]]
             if column == "disc_type":
                 st.plotly_chart(charts.donut(mix, "value", "customers", t(title)), key=f"mix_{column}")
+            elif column == "load_shape":
+                st.plotly_chart(charts.bar(mix, "value", "customers", t(title), t(axis), t("用户数"), horizontal=True),
+                                key=f"mix_{column}")
             else:
                 st.plotly_chart(charts.bar(mix, "value", "customers", t(title), t(axis), t("用户数")),
                                 key=f"mix_{column}")
@@ -148,10 +151,11 @@ if ctx.store.has("power_access"):
                 agg["days"] = (agg["w"] / agg["n"]).round(1)
                 fig = charts.bar(agg, "app_type", "days", t("各类业务报装到送电天数（中位，按完成量加权）"), t("业务类型"),
                                  t("天数"))
-                for r in agg.itertuples():
-                    fig.add_scatter(x=[r.app_type], y=[float(r.target)], mode="markers", name=t("目标时限"),
-                                    marker={"symbol": "line-ew-open", "size": 40, "color": "#d62728"},
-                                    showlegend=r.Index == agg.index[0])
+                fig.add_scatter(x=agg["app_type"], y=agg["target"].astype(float), mode="markers+text",
+                                name=t("目标时限"), text=[f"{t('目标')} {float(v):g}" for v in agg["target"]],
+                                textposition="middle right",
+                                marker={"symbol": "diamond", "size": 14, "color": "#d62728"})
+                fig.update_layout(showlegend=True)
                 st.plotly_chart(fig, key="power_access")
         show_table(ctx, access, height=fit_height(len(access), 300))
     else:

@@ -20,6 +20,7 @@ CATEGORY_EN = {"基础信息": "Basic", "用电行为": "Usage", "客户价值":
 FLAGS = [("elderly_alone", "独居老人"), ("low_income", "低保户"), ("disabled", "残疾人"), ("hearing_impaired", "聋哑人"),
          ("foreign_language", "外籍人士"), ("prepaid", "费控用户"), ("ebill", "电子账单")]
 MOTIVE_KEYS = list(guidance.MOTIVES)
+SENTIMENT = {"negative": "负面", "neutral": "中性", "positive": "正面"}
 
 # --- which customer -----------------------------------------------------------------------------------
 st.title(":material/badge: " + t("用户画像卡"))
@@ -250,9 +251,13 @@ else:
                     if expl.get("window_days"):
                         st.caption(t("数据窗口") + f"：{t('截至')} {expl.get('as_of') or ctx.as_of}，"
                                    f"{t('近')} {expl['window_days']} {t('天')}")
-                    rule = expl.get("rule_with_values") or expl.get("rule") or ex.get("rule")
+                    rule = expl.get("rule") or ex.get("rule")
                     if rule:
                         st.code(str(rule), language="sql")
+                    filled = expl.get("rule_with_values")
+                    if filled and str(filled).strip() != str(rule).strip():
+                        st.caption(t("代入本户数值") + "：")
+                        st.code(str(filled), language="sql")
                     if ex.get("error"):
                         st.caption(md(ex["error"]))
                     st.caption(f"{t('数据日期')} {ctx.as_of}")
@@ -293,7 +298,10 @@ if len(contacts) and "sentiment_score" in contacts.columns:
 if len(contacts):
     show = [c for c in ("contacted_at", "channel", "business_type", "topic", "sentiment", "sentiment_score", "content",
                         "satisfaction", "evidence") if c in contacts.columns]
-    show_table(ctx, contacts.sort_values("contacted_at", ascending=False)[show],
+    shown = contacts.sort_values("contacted_at", ascending=False)[show].copy()
+    if "sentiment" in shown.columns:
+        shown["sentiment"] = shown["sentiment"].map(lambda s: t(SENTIMENT.get(s, s)) if isinstance(s, str) else s)
+    show_table(ctx, shown,
                  height=fit_height(len(contacts), 320))
 else:
     st.caption(t("近期没有接触记录。"))

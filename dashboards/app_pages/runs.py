@@ -19,11 +19,11 @@ if runs.empty:
     st.info(t("还没有运行记录。"))
     st.stop()
 failed = int((runs["status"] != "published").sum())
-m1, m2, m3, m4 = st.columns(4)
+m1, m2, m3 = st.columns(3)
 m1.metric(t("运行次数"), len(runs), border=True)
 m2.metric(t("失败"), failed, border=True)
 m3.metric(t("当前数据日期"), str(ctx.as_of), border=True)
-m4.metric(t("当前运行"), ctx.store.run_id, border=True)
+st.caption(t("当前运行") + f"：`{ctx.store.run_id}`")
 show_table(ctx, runs, height=fit_height(len(runs), 300))
 
 ids = list(runs["run_id"])

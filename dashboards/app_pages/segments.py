@@ -114,7 +114,7 @@ with st.container(border=True):
             rows.append({"group": group, **cond})
             st.rerun()
 
-with st.expander(t("高级：用 JSON 编写条件"), expanded="seg_json" in st.session_state):
+with st.expander(t("高级：用 JSON 编写条件"), expanded=bool(st.session_state.get("seg_json"))):
     st.caption(t('格式：{"all": [...]}、{"any": [...]}、{"not": {...}}、{"tag": "标签编号", "op": "is_true"}。'))
     raw = st.text_area("JSON", key="seg_json", height=120)
 
@@ -174,7 +174,8 @@ with b2:
 
 st.markdown("**" + t("样本用户（前 20 位）") + "**")
 sample = ctx.q("segment_members", tree, ctx.only, 20)
-event = show_table(ctx, sample, key="seg_sample", select=True)
+named = sample.rename(columns={c: fields[c].label(ctx.lang) for c in sample.columns if c in fields})
+event = show_table(ctx, named, key="seg_sample", select=True)
 if event and event.selection.rows:
     cid = str(sample.iloc[event.selection.rows[0]]["customer_id"])
     if st.button(t("打开画像") + f"：{cid}", key="seg_open"):

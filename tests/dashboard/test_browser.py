@@ -104,9 +104,17 @@ def log_in(page, user: str) -> None:
 
 
 def shot(page, name: str) -> Path:
+    """Save a screenshot of the whole page (Streamlit scrolls inside its main block, so grow the viewport)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
+    size = page.viewport_size
+    height = page.evaluate("() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], "
+                           "[data-testid=stSidebarContent]')].map(e => e.scrollHeight), 600)")
+    page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 6000)})
+    settle(page, quiet=0.8)
+    time.sleep(0.5)  # let plotly re-layout at the new size
     page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
     return path
 
 

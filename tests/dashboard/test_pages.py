@@ -221,3 +221,23 @@ def test_every_page_renders_under_a_second_when_warm(dash_env):
             times.append(time.perf_counter() - start)
         slow[page] = statistics.median(times)
     assert max(slow.values()) < 1.0, slow
+
+
+def test_pages_render_a_notice_when_optional_tables_are_absent(dash_store, tmp_path, monkeypatch):
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(dash_store.path, store)
+    for snap in (store / "snapshots").glob("*/*"):
+        for table in q.OPTIONAL_TABLES:
+            (snap / f"{table}.parquet").unlink(missing_ok=True)
+    monkeypatch.setenv("PORTRAIT_STORE", str(store))
+    monkeypatch.setenv("PORTRAIT_USERS", str(store / "app" / "users.toml"))
+    at = logged_in(dash_store, "admin")
+    notices = 0
+    for page in ALLOWED["admin"]:
+        if page == "portrait":
+            at.query_params["customer"] = dash_store.own_customer
+        _open(at, page)
+        notices += "暂未提供" in page_text(at)
+    assert notices >= 4  # key users, segment builder, experience map, tag catalogue (and the overview's mixes)
