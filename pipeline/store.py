@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shutil
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -29,6 +31,7 @@ import duckdb
 
 from pipeline.errors import StoreError
 
+log = logging.getLogger("portrait.store")
 FORMAT_VERSION = 1
 POINTER = "store.json"
 KEEP_PREVIOUS = 1  # older run directories of an as-of date kept for readers still open on them
@@ -111,7 +114,9 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, store: Path, as_of: date, r
         tmp.mkdir()
         for name, query in tables.items():
             target = str(tmp / f"{name}.parquet").replace("'", "''")
+            start = time.perf_counter()
             con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)")
+            log.debug("published %s in %.2fs", name, time.perf_counter() - start)
         manifest = {**manifest, "tables": sorted(tables)}
         write_json_atomic(tmp / "manifest.json", manifest)
         for f in tmp.iterdir():
