@@ -16,7 +16,6 @@ at once, and a user name typed into session state without its signature is not a
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import hmac
 import json
@@ -25,14 +24,13 @@ import re
 import secrets
 import time
 import tomllib
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import bcrypt
 
 from dashboards.queries import ROLES, Viewer
+from dashboards.file_lock import locked
 
 USERS_ENV = "PORTRAIT_USERS"
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -124,17 +122,6 @@ def _render(users: dict[str, User]) -> str:
     return "\n".join(lines)
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def write_users(path: Path, users: dict[str, User]) -> None:
     """Write the users file atomically, readable by its owner only."""
     path = Path(path)
@@ -171,7 +158,7 @@ def add_user(path: Path, username: str, role: str, password: str, districts: tup
     if len(password or "") < 8:
         raise UserError("a password needs at least 8 characters")
     user = User(username, role, tuple(districts), hash_password(password, rounds), display_name, email)
-    with _locked(Path(path)):
+    with locked(Path(path)):
         users = load_users(path)
         users[username] = user
         write_users(path, users)
@@ -180,7 +167,7 @@ def add_user(path: Path, username: str, role: str, password: str, districts: tup
 
 def set_disabled(path: Path, username: str, disabled: bool) -> None:
     """Disable or re-enable a user."""
-    with _locked(Path(path)):
+    with locked(Path(path)):
         users = load_users(path)
         if username not in users:
             raise UserError(f"there is no user {username!r}")

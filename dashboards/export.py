@@ -10,19 +10,18 @@ These are the only files the dashboard writes, and they sit outside the publishe
 """
 from __future__ import annotations
 
-import fcntl
 import io
 import json
 import os
 import re
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 
 from dashboards.queries import Viewer
+from dashboards.file_lock import locked
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _SEGMENT_NAME = re.compile(r"^[\w\u4e00-\u9fff ()（）·._-]{1,60}$")
@@ -70,17 +69,6 @@ def xlsx_bytes(df: pd.DataFrame, sheet: str = "export") -> bytes:
     return buf.getvalue()
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def audit_path(store: Path) -> Path:
     """Return STORE/app/audit.jsonl."""
     return app_dir(store) / "audit.jsonl"
@@ -94,7 +82,7 @@ def record_export(store: Path, viewer: Viewer, what: str, filter_desc: Any, rows
               "rows": int(rows), "format": fmt, "as_of": as_of}
     path = audit_path(store)
     line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
-    with _locked(path):
+    with locked(path):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fh.write(line)
@@ -153,7 +141,7 @@ def save_segment(store: Path, viewer: Viewer, name: str, tree: dict, description
     if not _SEGMENT_NAME.match(name):
         raise ValueError("a segment name has 1–60 letters, digits, Chinese characters, spaces or ()._-")
     path = segments_path(store)
-    with _locked(path):
+    with locked(path):
         saved = load_segments(store)
         old = saved.get(name)
         if old and old.get("owner") != viewer.username and viewer.role != "admin":
@@ -170,7 +158,7 @@ def save_segment(store: Path, viewer: Viewer, name: str, tree: dict, description
 def delete_segment(store: Path, viewer: Viewer, name: str) -> None:
     """Delete a saved segment (its owner or an admin)."""
     path = segments_path(store)
-    with _locked(path):
+    with locked(path):
         saved = load_segments(store)
         old = saved.get(name)
         if old is None:
