@@ -124,8 +124,9 @@ def validate_only(settings: Settings, progress: Progress | None = None) -> RunRe
 def _published_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, str]:
     tables = {name: f'SELECT * FROM "{name}"' for name in PUBLISHED_CANONICAL}
     window_start = f"DATE '{settings.as_of.isoformat()}' - INTERVAL 400 DAY"
+    # Clustered by 户号 so a portrait's lookup reads a few row groups; readers order by date.
     tables["usage_daily"] = (f"SELECT * FROM readings WHERE reading_date > {window_start} "
-                             f"AND reading_date <= DATE '{settings.as_of.isoformat()}' ORDER BY customer_id, reading_date")
+                             f"AND reading_date <= DATE '{settings.as_of.isoformat()}' ORDER BY customer_id")
     tables["features"] = "SELECT * FROM features"
     tables["rejects"] = "SELECT * FROM rejects ORDER BY table_name, source, line"
     optional = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
