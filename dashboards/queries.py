@@ -10,8 +10,9 @@ cannot forget them and a user who edits the URL or session state cannot get arou
 
 SQL text is constant. Everything a user chooses travels as a `$parameter`; identifiers that
 vary (tag columns, chart dimensions) come from whitelists checked against the store.
-The connection is in-memory, reads only the store's snapshot folders, and its configuration
-is locked, so nothing here can write to the store.
+The connection is in-memory, may touch only the store's snapshot folders, and its
+configuration is locked; the module only ever issues SELECTs over it (DuckDB's
+allowed_directories does not distinguish reading from writing, so that is the guard).
 """
 from __future__ import annotations
 

@@ -113,7 +113,7 @@ def run(
     """Run the pipeline on exports and publish a snapshot to the store."""
     settings = _settings_for(source, config, as_of, store, mapping)
     if engine != "duckdb":
-        raise PortraitError(f"engine {engine!r} is not available in this version", hint="use --engine duckdb")
+        settings = settings.with_(engine=engine)
     _run_and_report(settings, "ok")
 
 

@@ -90,3 +90,12 @@ def test_text_classify_adds_the_classifier_columns(tmp_path: Path):
     assert got["sentiment"].tolist() == ["negative", "positive"] and got.loc[0, "escalation"] == 1
     bad = portrait("text", "classify", "--input", str(src), "--text-column", "文本", "--output", str(tmp_path / "x.csv"))
     assert bad.returncode == 1 and "available columns: id, 内容" in bad.stderr.splitlines()[-1]
+
+
+def test_an_engine_that_is_not_available_is_refused_not_ignored(tmp_path: Path):
+    exports = _exports(tmp_path)
+    (tmp_path / "run.toml").write_text('as_of = "2025-12-31"\nstore = "st"\nengine = "spark"\nsource = "exports"\n',
+                                       encoding="utf-8")
+    out = portrait("run", "--config", str(tmp_path / "run.toml"))
+    assert out.returncode == 1 and "engine = 'spark' is not available" in out.stderr
+    assert not (tmp_path / "st" / "store.json").exists()
