@@ -114,7 +114,20 @@ def keyusers(
         _print_key_users(district, rows)
         return
     write_key_users(rows, output)
+    _audit_export(store, district, top, as_of, len(rows), output)
     console.print(f"wrote {len(rows)} key users of {district} to {output} (personal data masked)")
+
+
+def _audit_export(store: Path, district: str, top: int, as_of: Optional[str], rows: int, output: Path) -> None:
+    """Log a CLI export to the same audit log as the dashboard's: who, when, what filter, how many rows."""
+    import getpass
+
+    from dashboards.export import record_export
+    from dashboards.queries import Viewer
+
+    viewer = Viewer(f"cli:{getpass.getuser()}", "analyst")
+    record_export(store, viewer, "keyusers (CLI)", {"district": district, "top": top, "file": str(output)},
+                  rows, output.suffix.lstrip(".").lower(), as_of)
 
 
 def key_user_rows(store: Path, district: str, top: int, as_of: Optional[str] = None) -> list[dict]:

@@ -3,6 +3,7 @@ service gaps, experience map, 获得电力, and the key-user CLI with its Excel-
 from __future__ import annotations
 
 import csv
+import json
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -311,12 +312,17 @@ def test_keyusers_cli_prints_and_exports_masked(sample_store, tmp_path):
     assert out.exit_code == 0, out.output
     assert "重点用户" in out.output and "****" in out.output
     assert not any(p and p in out.output for p in phones)
+    audit = sample_store / "app" / "audit.jsonl"
+    before = audit.read_text(encoding="utf-8").splitlines() if audit.exists() else []
     for suffix in ("csv", "xlsx"):
         target = tmp_path / f"keyusers.{suffix}"
         out = runner.invoke(app, ["keyusers", "--district", district, "--top", "3", "--store", str(sample_store),
                                   "--output", str(target)])
         assert out.exit_code == 0, out.output
         assert target.exists()
+    logged = [json.loads(line) for line in audit.read_text(encoding="utf-8").splitlines()[len(before):]]
+    assert [(r["what"], r["rows"], r["format"], r["filter"]["district"]) for r in logged] == [
+        ("keyusers (CLI)", 3, "csv", district), ("keyusers (CLI)", 3, "xlsx", district)]
     with open(tmp_path / "keyusers.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["排名"] for r in rows] == ["1", "2", "3"]
