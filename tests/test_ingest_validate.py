@@ -203,3 +203,13 @@ def test_any_text_round_trips_and_rows_balance(tmp_path_factory, contents):
     for i, text in enumerate(contents):
         expected = text.strip() or None
         assert got.get(f"T{i}", "MISSING") == expected
+
+
+def test_a_malformed_account_in_a_referencing_table_is_bad_account_not_unknown(tiny_exports: Path):
+    write_csv(tiny_exports / "日电量.csv", [["户号", "数据日期", "日电量"], ["12345678", "2025-12-01", "1"],
+                                          ["0012345678", "2025-12-01", "2"], ["0099999999", "2025-12-01", "3"]])
+    con, counts, _, _ = _validate(tiny_exports)
+    got = {(line, reason) for line, _, reason, _ in _rejects(con, "readings")}
+    assert got == {(2, "bad_account"), (4, "unknown_customer")}
+    msg = next(m for _, _, r, m in _rejects(con, "readings") if r == "bad_account")
+    assert "'12345678' has 8 characters" in msg and "leading zeros" in msg
