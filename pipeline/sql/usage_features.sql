@@ -62,7 +62,6 @@ agg AS (
         sum(kwh_peak) / NULLIF(sum(kwh_peak) + sum(COALESCE(kwh_flat, 0)) + sum(kwh_valley), 0) AS peak_share_12m,
         quantile_cont(kwh_valley, 0.1) AS night_base_kwh,
         quantile_cont(kwh, 0.1) AS kwh_daily_p10_12m,
-        quantile_cont(kwh, 0.5) AS kwh_daily_median_12m,
         sum(kwh) FILTER (WHERE year(reading_date) = year($as_of)) AS kwh_ytd,
         count(*) FILTER (WHERE year(reading_date) = year($as_of)) AS reading_days_ytd
     FROM r
