@@ -43,6 +43,7 @@ from dashboards.auth import User, load_users, users_path
 from dashboards.queries import AccessDenied, Viewer
 from dashboards.segment_query import SegmentError, compile_segment, segment_tags
 from pipeline.errors import PortraitError, StoreError
+from pipeline.settings import parse_date
 from pipeline.store import Snapshot, snapshot, snapshots
 from tags.explain import ExplainError, Explanation, TagDiff, tag_diff
 from tags.explain import explain as _explain_tag
@@ -72,7 +73,7 @@ def open_store(path: str | Path, as_of: date | str | None = None,
                user: str | User | Viewer | None = None, users_file: str | Path | None = None) -> PortraitStore:
     """Return a read-only PortraitStore over the snapshot of `as_of` (default: the latest), scoped to `user`."""
     root = Path(path).expanduser().resolve()
-    chosen = snapshot(root, _as_date(as_of, "as_of") if as_of is not None else None)  # StoreError with hints
+    chosen = snapshot(root, parse_date(as_of, "as_of") if as_of is not None else None)  # StoreError with hints
     viewer = _viewer_for(user, root, users_file)
     dash = queries.open_store(root, chosen.as_of)
     try:
@@ -202,7 +203,7 @@ class PortraitStore:
     def diff(self, from_as_of: date | str, to_as_of: date | str, tag: str | None = None,
              district: str | None = None) -> TagDiff:
         """Return who gained, lost or changed each tag between two as-of dates (one tag or 台区 when given)."""
-        start, end = _as_date(from_as_of, "from_as_of"), _as_date(to_as_of, "to_as_of")
+        start, end = parse_date(from_as_of, "from_as_of"), parse_date(to_as_of, "to_as_of")
         if self.user is None or self.user.sees_all_districts:
             return self._tag_diff(start, end, tag, district)
         allowed = [d for d in self.user.districts if district is None or d == district]
@@ -517,15 +518,6 @@ class CatalogEvaluation:
 
 
 # --- module helpers -------------------------------------------------------------------------------
-
-def _as_date(value: date | str, what: str) -> date:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise PortraitError(f"{what} = {value!r} is not a date", hint="write it as YYYY-MM-DD, e.g. 2025-12-31") from None
-
 
 def _maybe_date(value: Any) -> date | None:
     try:
