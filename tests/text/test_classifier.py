@@ -324,3 +324,21 @@ def test_bad_lexicon_files_are_rejected_with_the_fix(tmp_path: Path, file: str, 
 
 def test_classifier_returns_arrow() -> None:
     assert isinstance(classify_texts(["停电了"]), pa.Table)
+
+
+@pytest.mark.parametrize(
+    ("text", "motive"),
+    [
+        ("你们根本不把我们当回事", "respect"),  # the negation is the complaint: not cancelled by 不
+        ("那个人根本没把我放在眼里", "respect"),
+        ("对大企业一个态度，对我们又是另一个态度，双标", "fairness"),
+        ("我们这片老小区就是软柿子，好欺负", "fairness"),
+        ("越快越好，家里有老人", "efficiency"),
+        ("电压不稳把空调烧了，这种情况管不管赔", "compensation"),
+    ],
+)
+def test_lexicon_motive_cues(text: str, motive: str) -> None:
+    from pipeline.text.classifier import LEXICON_FEATURES, lexicon_features
+
+    row = lexicon_features([text])[0]
+    assert row[LEXICON_FEATURES.index(motive)] >= 0.7, text
