@@ -108,12 +108,18 @@ def run(
     as_of: Optional[str] = typer.Option(None, "--as-of", help="snapshot date, YYYY-MM-DD (usually a month end)"),
     store: Optional[Path] = typer.Option(None, "--store", help="portrait store folder"),
     mapping: Optional[Path] = typer.Option(None, "--mapping", help="extra header mapping YAML"),
-    engine: str = typer.Option("duckdb", "--engine", help="duckdb (default)"),
+    engine: Optional[str] = typer.Option(None, "--engine", help="duckdb (default) or spark; overrides run.toml"),
+    spark_master: Optional[str] = typer.Option(None, "--spark-master",
+                                               help="Spark master URL, e.g. spark://host:7077 (default local[<cpus>])"),
 ) -> None:
     """Run the pipeline on exports and publish a snapshot to the store."""
     settings = _settings_for(source, config, as_of, store, mapping)
-    if engine != "duckdb":
+    if engine is not None:
+        if engine not in ("duckdb", "spark"):
+            raise PortraitError(f"--engine {engine} is not supported", hint="use --engine duckdb or --engine spark")
         settings = settings.with_(engine=engine)
+    if spark_master:
+        settings = settings.with_(spark_master=spark_master, engine="spark" if engine is None else settings.engine)
     _run_and_report(settings, "ok")
 
 

@@ -175,9 +175,10 @@ def _manifest(run_id: str, settings: Settings, status: str, started: datetime, t
 
 def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work: bool = False) -> RunResult:
     """Run ingest → validate → text → features → publish for one as-of date; return what happened."""
-    if settings.engine != "duckdb":
-        raise PortraitError(f"engine = {settings.engine!r} is not available in this version",
-                            hint='use engine = "duckdb" (the default); Spark support is planned')
+    if settings.engine == "spark":
+        from pipeline.spark.run import run_pipeline_spark
+
+        return run_pipeline_spark(settings, progress, keep_work)
     run_id = new_run_id()
     started = datetime.now(timezone.utc)
     timings: dict[str, float] = {}

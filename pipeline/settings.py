@@ -120,6 +120,15 @@ class DuckDBSettings:
 
 
 @dataclass(frozen=True)
+class SparkSettings:
+    """Spark resources for engine = "spark" (the master is `spark_master`, local[<cpus>] when unset)."""
+
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 0  # 0 = 2 x the local cores, or 200 on a cluster
+    fit_sample_rows: int = 50_000  # segment models fit on at most this many customers, sampled by id hash
+
+
+@dataclass(frozen=True)
 class Settings:
     """A complete, validated run configuration."""
 
@@ -130,7 +139,8 @@ class Settings:
     params: Params = field(default_factory=Params)
     duckdb: DuckDBSettings = field(default_factory=DuckDBSettings)
     engine: str = "duckdb"
-    spark_master: str | None = None
+    spark_master: str | None = None  # e.g. spark://host:7077; local[<cpus>] when unset
+    spark: SparkSettings = field(default_factory=SparkSettings)
 
     def with_(self, **changes: Any) -> "Settings":
         """Return a copy with some fields changed."""
@@ -198,7 +208,7 @@ def load_settings(path: Path, overrides: dict[str, Any] | None = None) -> Settin
     return settings_from_dict(raw, base_dir=Path(path).parent)
 
 
-_TOP_KEYS = ("as_of", "store", "sources", "source", "mapping", "params", "duckdb", "engine", "spark_master")
+_TOP_KEYS = ("as_of", "store", "sources", "source", "mapping", "params", "duckdb", "engine", "spark_master", "spark")
 
 
 def settings_from_dict(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
@@ -245,4 +255,5 @@ def settings_from_dict(raw: dict[str, Any], base_dir: Path = Path(".")) -> Setti
         duckdb=_coerce(DuckDBSettings, "duckdb", dict(raw.get("duckdb", {}))),
         engine=engine,
         spark_master=raw.get("spark_master"),
+        spark=_coerce(SparkSettings, "spark", dict(raw.get("spark", {}))),
     )

@@ -24,6 +24,11 @@ def _local_master() -> str:
 
 def spark_session(options: SparkOptions):
     """Return a SparkSession configured for the pipeline (reusing a running one with its settings applied)."""
+    import warnings
+
+    # pyspark 4.x warns on import that pandas >= 3 is not fully supported; the pipeline never converts
+    # through pandas (Arrow batches only: toArrow, mapInArrow), so the warning does not apply.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -46,6 +51,7 @@ def spark_session(options: SparkOptions):
                .config("spark.sql.execution.arrow.pyspark.fallback.enabled", "false")
                .config("spark.sql.execution.pythonUDF.arrow.enabled", "true")
                .config("spark.sql.parquet.compression.codec", "zstd")
+               .config("spark.sql.legacy.javaCharsets", "true")  # GBK / GB18030 exports, read by the CSV reader
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC -Dlog4j2.level=ERROR")
@@ -53,6 +59,6 @@ def spark_session(options: SparkOptions):
     if local:
         builder = builder.config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    spark.sparkContext.setLogLevel("FATAL")  # errors reach the caller as exceptions
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     return spark

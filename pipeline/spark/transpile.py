@@ -27,8 +27,13 @@ Rules (DuckDB → Spark):
   list_filter / list_transform       filter / transform with the lambda
   array_to_string(l, sep)            array_join(l, sep)
   INTERVAL (n) DAY                   INTERVAL n DAY (a window frame needs a literal)
-  1.5 (a decimal literal)            CAST(1.5 AS DOUBLE): Spark's decimal arithmetic rounds 1.0 * a / b
-                                     to a few places where DuckDB divides in DOUBLE
+  a / b                              CAST(a AS DOUBLE) / CAST(b AS DOUBLE): DuckDB divides DECIMALs in
+                                     DOUBLE, Spark in DECIMAL with a few places (1.0 * a / b)
+  TRY_CAST(s AS DATE | TIMESTAMP)    only when s starts YYYY-MM-DD (Spark reads '202412' as a year)
+  round(x, n)                        round(x * 10^n) / 10^n in DOUBLE, DuckDB's arithmetic (Spark rounds
+                                     the shortest printed decimal, so 2.195 would give 2.2, not 2.19)
+  avg(x)                             avg(CAST(x AS DOUBLE)): DuckDB averages DECIMALs in DOUBLE
+  row_number() / rank() OVER …       CAST(… AS BIGINT), DuckDB's type
   WITH x AS [NOT] MATERIALIZED       WITH x AS (the planner decides)
 
 FILTER (WHERE …) clauses, GROUP BY ALL, EXCLUDE, QUALIFY and most functions are mapped by sqlglot or
@@ -157,9 +162,11 @@ def _literal_str(node: exp.Expression) -> str | None:
     return node.this if isinstance(node, exp.Literal) and node.is_string else None
 
 
-def _strptime(value: str, fmts: list[str]) -> str:
-    parts = [f"try_to_timestamp({value}, '{java_pattern(f)}')" for f in fmts]
-    return parts[0] if len(parts) == 1 else "coalesce(" + ", ".join(parts) + ")"
+def _strptime(value: exp.Expression, fmts: list[str]) -> exp.Expression:
+    # Built as nodes, not parsed: sqlglot would rewrite a parsed Java pattern as if it were strftime.
+    parts = [exp.Anonymous(this="try_to_timestamp", expressions=[value.copy(), exp.Literal.string(java_pattern(f))])
+             for f in fmts]
+    return parts[0] if len(parts) == 1 else exp.Anonymous(this="coalesce", expressions=parts)
 
 
 def _rewrite(node: exp.Expression) -> exp.Expression:
@@ -202,7 +209,7 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         fmts = [_literal_str(e) for e in fmt.expressions] if isinstance(fmt, exp.Array) else [_literal_str(fmt)]
         if any(f is None for f in fmts):
             raise ValueError("try_strptime needs literal formats to run on Spark")
-        return _parse(_strptime(_sql(value), fmts))
+        return _strptime(value, fmts)
     if isinstance(node, exp.RegexpFullMatch) or name == "regexp_full_match":
         value, pattern = (node.this, node.expression) if not name else node.expressions[:2]
         pat = _literal_str(pattern)
@@ -214,10 +221,10 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         if code > 255:
             return exp.Literal.string(chr(code))
     if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and not isinstance(node.this, exp.Struct):
-        return _parse(f"element_at({_sql(node.this)}, {_sql(node.expressions[0])})")
+        return _parse(f"element_at({_sql(node.this)}, CAST({_sql(node.expressions[0])} AS INT))")
     if isinstance(node, exp.ArrayPosition) or name in ("list_position", "array_position", "list_indexof"):
         args = [node.this, node.expression] if not name else node.expressions
-        return _parse(f"nullif(array_position({_sql(args[0])}, {_sql(args[1])}), 0)")
+        return _parse(f"CAST(nullif(array_position({_sql(args[0])}, {_sql(args[1])}), 0) AS INT)")
     if name in ("list_slice", "array_slice") or isinstance(node, exp.ArraySlice):
         args = node.expressions if name else [node.this, node.args.get("start"), node.args.get("end")]
         lst, a, b = (_sql(x) for x in args[:3])
@@ -229,9 +236,22 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return _parse(f"array_join({_sql(node.this)}, {_sql(node.expression)})")
     if isinstance(node, exp.Interval) and isinstance(node.this, exp.Paren) and node.this.this.is_number:
         return exp.Interval(this=exp.Literal.string(node.this.this.name), unit=node.args.get("unit"))
-    if isinstance(node, exp.Literal) and node.is_number and re.search(r"[.eE]", node.name) \
-            and not isinstance(node.parent, (exp.Cast, exp.TryCast, exp.DataTypeParam)):
-        return exp.Cast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
+    if isinstance(node, exp.Div) and not node.args.get("typed"):
+        return exp.Div(this=exp.Cast(this=node.this, to=exp.DataType.build("DOUBLE")),
+                       expression=exp.Cast(this=node.expression, to=exp.DataType.build("DOUBLE")), typed=True)
+    if isinstance(node, exp.TryCast) and node.to.this in (exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP):
+        # Spark casts '202412' to the year 202412 and '2025-12' to a date; DuckDB wants YYYY-MM-DD.
+        arg = _sql(node.this)
+        return _parse(f"CASE WHEN CAST({arg} AS STRING) RLIKE '^[ ]*[0-9]{{4}}-[0-9]{{1,2}}-[0-9]{{1,2}}([ T]|$)' "
+                      f"THEN {_sql(node)} END")
+    if isinstance(node, exp.Round) and node.args.get("decimals") is not None:
+        # DuckDB rounds a DOUBLE as round(x * 10^n) / 10^n; Spark rounds its printed decimal, so x.xx5 ties differ.
+        scale = f"power(10, {_sql(node.args['decimals'])})"
+        return _parse(f"(round(CAST({_sql(node.this)} AS DOUBLE) * {scale}) / {scale})")
+    if isinstance(node, exp.Avg) and not isinstance(node.this, exp.Cast):
+        return exp.Avg(this=exp.Cast(this=node.this, to=exp.DataType.build("DOUBLE")))
+    if isinstance(node, exp.Window) and isinstance(node.this, (exp.RowNumber, exp.Rank, exp.DenseRank)):
+        return exp.Cast(this=node.copy(), to=exp.DataType.build("BIGINT"))
     if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
         node.set("materialized", None)
     return node
