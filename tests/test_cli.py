@@ -94,8 +94,8 @@ def test_text_classify_adds_the_classifier_columns(tmp_path: Path):
 
 def test_an_engine_that_is_not_available_is_refused_not_ignored(tmp_path: Path):
     exports = _exports(tmp_path)
-    (tmp_path / "run.toml").write_text('as_of = "2025-12-31"\nstore = "st"\nengine = "spark"\nsource = "exports"\n',
+    (tmp_path / "run.toml").write_text('as_of = "2025-12-31"\nstore = "st"\nengine = "flink"\nsource = "exports"\n',
                                        encoding="utf-8")
     out = portrait("run", "--config", str(tmp_path / "run.toml"))
-    assert out.returncode == 1 and "engine = 'spark' is not available" in out.stderr
+    assert out.returncode == 1 and "engine = 'flink' is not supported" in out.stderr
     assert not (tmp_path / "st" / "store.json").exists()
