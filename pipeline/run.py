@@ -125,8 +125,11 @@ def _published_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dic
     tables = {name: f'SELECT * FROM "{name}"' for name in PUBLISHED_CANONICAL}
     window_start = f"DATE '{settings.as_of.isoformat()}' - INTERVAL 400 DAY"
     # Clustered by 户号 so a portrait's lookup reads a few row groups; readers order by date.
+    # Exports usually come grouped by 户号 already; then the export order is kept and the sort
+    # (a third of the publish time at scale) is skipped.
+    order = "" if _readings_clustered(con) else " ORDER BY customer_id"
     tables["usage_daily"] = (f"SELECT * FROM readings WHERE reading_date > {window_start} "
-                             f"AND reading_date <= DATE '{settings.as_of.isoformat()}' ORDER BY customer_id")
+                             f"AND reading_date <= DATE '{settings.as_of.isoformat()}'{order}")
     tables["features"] = "SELECT * FROM features"
     tables["rejects"] = "SELECT * FROM rejects ORDER BY table_name, source, line"
     optional = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -134,6 +137,14 @@ def _published_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dic
         if extra in optional:
             tables[extra] = f'SELECT * FROM "{extra}"'
     return tables
+
+
+def _readings_clustered(con: duckdb.DuckDBPyConnection) -> bool:
+    """Return True when every customer's readings sit in one unbroken run of rows in each source."""
+    broken = con.execute(
+        "SELECT count(*) FROM (SELECT _gp_src, customer_id FROM _gp_chk_readings WHERE customer_id IS NOT NULL "
+        "GROUP BY ALL HAVING max(_gp_idx) - min(_gp_idx) + 1 <> count(*)) LIMIT 1").fetchone()[0]
+    return broken == 0
 
 
 def _previous_snapshot(store: Path, settings: Settings) -> duckdb.DuckDBPyConnection | None:

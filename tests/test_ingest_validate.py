@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import tempfile
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -213,3 +214,56 @@ def test_a_malformed_account_in_a_referencing_table_is_bad_account_not_unknown(t
     assert got == {(2, "bad_account"), (4, "unknown_customer")}
     msg = next(m for _, _, r, m in _rejects(con, "readings") if r == "bad_account")
     assert "'12345678' has 8 characters" in msg and "leading zeros" in msg
+
+
+_READING_DEFECTS = [
+    ["0012345678", "2025-12-01", "5.1", "3", "2.1"],       # ok
+    ["0012345678", "2025-12-01", "5.1", "3", "2.1"],       # duplicate of the row above
+    ["0012345678", "2025-12-02", "-3", None, None],        # negative reading
+    ["0099999999", "2025-12-04", "1", None, None],         # unknown customer
+    ["12345678", "2025-12-04", "1", None, None],           # lost leading zeros
+    ["0012345679", "2025-13-04", "1", None, None],         # bad date
+    ["0012345679", "2025-12-05", "abc", None, None],       # bad number
+    [None, "2025-12-05", "1", None, None],                 # missing 户号
+    ["0012345679", "2025-12-06", "1,234.5", None, None],   # ok, thousands separator
+]
+_READING_HEADER = ["户号", "数据日期", "日电量", "峰电量", "谷电量"]
+
+
+def test_parquet_readings_are_checked_in_place_with_the_same_reasons_and_lines_as_csv(tiny_exports: Path, tmp_path: Path):
+    """Parquet-backed tables stay views over the file; the rows they reject match the CSV path's, line for line."""
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    for f in tiny_exports.iterdir():
+        (csv_dir / f.name).write_bytes(f.read_bytes())
+    write_csv(csv_dir / "日电量.csv", [_READING_HEADER] + [["" if v is None else v for v in r] for r in _READING_DEFECTS])
+    cols = list(zip(*_READING_DEFECTS))
+    pq.write_table(pa.table({h: pa.array(list(c), pa.string()) for h, c in zip(_READING_HEADER, cols)}),
+                   tiny_exports / "日电量.parquet")
+    got = {}
+    for name, folder in (("csv", csv_dir), ("parquet", tiny_exports)):
+        con, counts, staged, _ = _validate(folder)
+        got[name] = ({(line, reason) for line, _, reason, _ in _rejects(con, "readings")},
+                     (counts["readings"].read, counts["readings"].accepted, counts["readings"].rejected),
+                     sorted(con.execute("SELECT customer_id, reading_date, kwh FROM readings").fetchall()))
+        kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = '_gp_chk_readings'").fetchone()[0]
+        assert kind == ("VIEW" if name == "parquet" else "BASE TABLE")
+    assert got["parquet"] == got["csv"]
+    assert got["parquet"][0] == {(3, "duplicate"), (4, "out_of_range"), (5, "unknown_customer"), (6, "bad_account"),
+                                 (7, "bad_date"), (8, "bad_number"), (9, "missing_value")}
+    assert got["parquet"][1] == (9, 2, 7)
+
+
+def test_a_day_repeated_across_two_parquet_files_is_a_duplicate_of_the_first_file(tiny_exports: Path):
+    typed = {"户号": ["0012345678", "0012345679"], "数据日期": [date(2025, 12, 1), date(2025, 12, 1)], "日电量": [1.0, 2.0]}
+    pq.write_table(pa.table(typed), tiny_exports / "日电量_a.parquet")
+    pq.write_table(pa.table({**typed, "日电量": [1.0, -2.0]}), tiny_exports / "日电量_b.parquet")
+    pq.write_table(pa.table({"户号": ["0012345680"], "数据日期": [date(2025, 12, 1)], "日电量": [3.0]}),
+                   tiny_exports / "日电量_c.parquet")
+    con, counts, _, _ = _validate(tiny_exports)
+    c = counts["readings"]
+    assert (c.read, c.accepted, c.rejected) == (5, 3, 2) and c.balanced
+    rej = con.execute("SELECT source, line, reason, message FROM rejects WHERE table_name = 'readings' ORDER BY line").fetchall()
+    assert [(s, line, r) for s, line, r, _ in rej] == [("日电量_b.parquet", 2, "duplicate"), ("日电量_b.parquet", 3, "out_of_range")]
+    assert "日电量_a.parquet" in rej[0][3]
+    assert c.sources["日电量_b.parquet"] == {"read": 2, "accepted": 0, "rejected": 2}

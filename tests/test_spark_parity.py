@@ -19,10 +19,7 @@ else:
 
 FLOAT_TOL = 1e-6
 # Known differences, where the engines break a tie differently (not a translation error):
-KNOWN = {
-    # arg_min over rows with equal ratios: DuckDB and Spark keep a different one of the tied rows.
-    ("features", "step_drop_days"),
-}
+KNOWN: set[tuple[str, str]] = set()  # none: usage_change_features breaks arg_min ties explicitly
 
 
 @pytest.fixture(scope="module")

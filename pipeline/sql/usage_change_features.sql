@@ -4,7 +4,7 @@
 -- description: Abrupt, sustained changes in daily consumption. Weeks are counted back from the as-of date;
 --   the customer's own reference level is the lowest 4-week mean of the older half-year (weeks 26-51), so
 --   a seasonal swing never looks like a drop. The step drop is the lowest ratio of "mean since week k"
---   (k = 1..25, at least 14 days) to that reference.
+--   (k = 1..25, at least 14 days) to that reference; among windows equally low to 9 decimals (so float summation order cannot pick), the longest.
 WITH r AS (
     SELECT customer_id, kwh, date_diff('day', reading_date, $as_of) AS age
     FROM readings
@@ -34,9 +34,9 @@ suffix AS (
 ),
 step AS (
     SELECT s.customer_id,
-           arg_min(s.kwh_since / s.days_since / ref.ref_kwh_daily_min_4w, s.kwh_since / s.days_since / ref.ref_kwh_daily_min_4w) AS step_drop_ratio,
-           CAST(arg_min(s.days_since, s.kwh_since / s.days_since / ref.ref_kwh_daily_min_4w) AS INTEGER) AS step_drop_days,
-           arg_min(s.kwh_since / s.days_since, s.kwh_since / s.days_since / ref.ref_kwh_daily_min_4w) AS step_drop_kwh_daily
+           min(s.kwh_since / s.days_since / ref.ref_kwh_daily_min_4w) AS step_drop_ratio,
+           CAST(arg_min(s.days_since, (round(s.kwh_since / s.days_since / ref.ref_kwh_daily_min_4w, 9), -s.days_since)) AS INTEGER) AS step_drop_days,
+           arg_min(s.kwh_since / s.days_since, (round(s.kwh_since / s.days_since / ref.ref_kwh_daily_min_4w, 9), -s.days_since)) AS step_drop_kwh_daily
     FROM suffix s JOIN reference ref USING (customer_id)
     WHERE s.days_since >= 14 AND ref.ref_kwh_daily_min_4w > 0 AND ref.ref_blocks >= 3
     GROUP BY s.customer_id

@@ -274,22 +274,113 @@ def validate_sources(
         tc = TableCounts(name)
         counts[name] = tc
         chk = f"_gp_chk_{name}"
+        for stale in (name, chk, f"_gp_base_{name}"):
+            _drop_relation(con, stale)
+        # Parquet-backed sources (Parquet files, database extracts, staged Excel) are cheap to read
+        # again, so their checked rows stay a view and only the rows a cross-row check rejects are
+        # stored: copying a year of daily readings costs more than every later read of the view.
+        # CSV is parsed once, into a table.
+        lazy = bool(sources) and all(s.format in LAZY_FORMATS for s in sources)
         if sources:
-            con.execute(f"CREATE OR REPLACE TABLE {chk} AS " + " UNION ALL ".join(_source_sql(s, mapping, as_of) for s in sources))
+            union = " UNION ALL ".join(_source_sql(s, mapping, as_of) for s in sources)
+            con.execute(f"CREATE {'VIEW' if lazy else 'TABLE'} {f'_gp_base_{name}' if lazy else chk} AS {union}")
         else:
             cols = ", ".join(f"CAST(NULL AS {c.type}) AS {_q(c.name)}" for c in table.columns)
-            con.execute(f"CREATE OR REPLACE TABLE {chk} AS SELECT 0 AS _gp_src, 0::BIGINT AS _gp_idx, "
+            con.execute(f"CREATE TABLE {chk} AS SELECT 0 AS _gp_src, 0::BIGINT AS _gp_idx, "
                         f"NULL::VARCHAR AS _gp_day, {cols}, NULL::VARCHAR AS _gp_reason LIMIT 0")
-        _reference_checks(con, table, chk)
-        _duplicate_checks(con, table, chk, labels)
+        if lazy:
+            _lazy_checks(con, table, name, labels)
+        else:
+            _reference_checks(con, table, chk)
+            _duplicate_checks(con, table, chk, labels)
         cols = ", ".join(_q(c.name) for c in table.columns)
         # The canonical table is a view over the checked rows: copying a 365M-row table just to
         # drop a few rejects would cost more than filtering them out on each read.
-        con.execute(f"CREATE OR REPLACE VIEW {_q(name)} AS SELECT {cols} FROM {chk} WHERE _gp_reason IS NULL")
+        con.execute(f"CREATE VIEW {_q(name)} AS SELECT {cols} FROM {chk} WHERE _gp_reason IS NULL")
         for s in sources:
             _write_rejects(con, table, s, chk)
         _count(con, tc, sources, chk, labels)
     return counts
+
+
+LAZY_FORMATS = ("parquet", "database", "excel")
+
+
+def _drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()
+    if kind:
+        con.execute(f"DROP {'VIEW' if kind[0] == 'VIEW' else 'TABLE'} {_q(name)}")
+
+
+def _fk_reason_sql(table: Table, rel: str) -> str:
+    col = table.column("customer_id")
+    bad = _reason("bad_account", col, _bad_account_message(col, f"{rel}.customer_id"))
+    return (f"CASE WHEN NOT regexp_full_match({rel}.customer_id, {_lit(col.pattern)}) THEN {bad} "
+            f"ELSE concat('unknown_customer|customer_id|户号 (customer_id) = ''', {rel}.customer_id, "
+            f"''' is not in 客户档案 — check that the customer export is complete, or that this row belongs to this utility') END")
+
+
+def _lazy_checks(con: duckdb.DuckDBPyConnection, table: Table, name: str, labels: dict[int, str]) -> None:
+    """Find the rows of a view-backed table that cross-row checks reject; define `_gp_chk_<name>`.
+
+    The rejected rows go to `_gp_exc_<name>` (source, row, day, reason). One aggregate per
+    customer finds both the 户号 missing from 客户档案 and the customers with a repeated day; only
+    their rows are read again.
+    """
+    base, exc = f"_gp_base_{name}", f"_gp_exc_{name}"
+    con.execute(f"CREATE OR REPLACE TABLE {exc} (_gp_src INTEGER, _gp_idx BIGINT, _gp_day VARCHAR, _gp_reason VARCHAR)")
+    good = f"FROM {base} WHERE _gp_reason IS NULL"
+    fk = table.references_customers
+    daily = _is_daily_key(table)
+    if fk or daily:
+        dup = "FALSE"
+        if daily:
+            day = _q(table.key[1])
+            lo, hi = con.execute(f"SELECT min({day}), max({day}) {good}").fetchone()
+            if lo is not None:
+                dup = f"count(*) > bit_count(bitstring_agg(date_diff('day', {_lit(lo)}, {day}), 0, {(hi - lo).days}))"
+        known = "customer_id IN (SELECT customer_id FROM customers)" if fk else "TRUE"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_custcheck AS SELECT * FROM ("
+                    f"SELECT customer_id, {dup} AS dup, {known} AS known {good} GROUP BY customer_id) "
+                    f"WHERE dup OR NOT known")
+        if fk:
+            con.execute(f"INSERT INTO {exc} SELECT _gp_src, _gp_idx, _gp_day, {_fk_reason_sql(table, base)} {good} "
+                        f"AND customer_id IN (SELECT customer_id FROM _gp_custcheck WHERE NOT known)")
+        if daily:
+            _duplicate_rows(con, table, base, exc, labels,
+                            "AND customer_id IN (SELECT customer_id FROM _gp_custcheck WHERE dup AND known)")
+    elif table.key:
+        key = ", ".join(_q(k) for k in table.key)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_dupcand AS SELECT hash({key}) AS h {good} GROUP BY 1 HAVING count(*) > 1")
+        _duplicate_rows(con, table, base, exc, labels, f"AND hash({key}) IN (SELECT h FROM _gp_dupcand)")
+    if table.name == "outages":
+        con.execute(f"INSERT INTO {exc} SELECT _gp_src, _gp_idx, _gp_day, "
+                    f"concat('unknown_district|district_id|台区编号 (district_id) = ''', district_id, "
+                    f"''' is not the 台区 of any customer in 客户档案 — check the 台区 codes match the customer export') {good} "
+                    f"AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.district_id = {base}.district_id)")
+    chk = f"_gp_chk_{name}"
+    if con.execute(f"SELECT count(*) FROM {exc}").fetchone()[0]:
+        con.execute(f"CREATE VIEW {chk} AS SELECT b.* REPLACE (COALESCE(b._gp_reason, e._gp_reason) AS _gp_reason) "
+                    f"FROM {base} b LEFT JOIN {exc} e ON b._gp_src = e._gp_src AND b._gp_idx = e._gp_idx "
+                    f"AND b._gp_day IS NOT DISTINCT FROM e._gp_day")
+    else:
+        con.execute(f"CREATE VIEW {chk} AS SELECT * FROM {base}")
+
+
+def _duplicate_rows(con: duckdb.DuckDBPyConnection, table: Table, base: str, exc: str, labels: dict[int, str],
+                    candidates: str) -> None:
+    """Insert into `exc` every row after the first of a repeated key, among the candidate rows."""
+    key = ", ".join(_q(k) for k in table.key)
+    src_label = "CASE first_src " + " ".join(f"WHEN {i} THEN {_lit(l)}" for i, l in labels.items()) + " END"
+    con.execute(f"""
+        INSERT INTO {exc}
+        SELECT _gp_src, _gp_idx, _gp_day,
+               concat('duplicate|{"+".join(table.key)}|duplicates the key {_key_message(table)} of an earlier row in ',
+                      {src_label}, ' — keep one of the rows in the export')
+        FROM (SELECT _gp_src, _gp_idx, _gp_day, row_number() OVER w AS rn, first_value(_gp_src) OVER w AS first_src
+              FROM {base} WHERE _gp_reason IS NULL {candidates}
+              WINDOW w AS (PARTITION BY {key} ORDER BY _gp_src, _gp_idx, _gp_day))
+        WHERE rn > 1""")
 
 
 def _reference_checks(con: duckdb.DuckDBPyConnection, table: Table, chk: str) -> None:
@@ -396,16 +487,18 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, table: Table, source: StagedS
 
 
 def _count(con: duckdb.DuckDBPyConnection, tc: TableCounts, sources: list[StagedSource], chk: str, labels: dict[int, str]) -> None:
-    per_src = dict(con.execute(f"SELECT _gp_src, count(*) FROM {chk} GROUP BY _gp_src").fetchall())
+    # One scan of the checked rows gives every source's parsed and accepted counts.
+    per_src = {src: (n, ok) for src, n, ok in con.execute(
+        f"SELECT _gp_src, count(*), count(*) FILTER (WHERE _gp_reason IS NULL) FROM {chk} GROUP BY _gp_src").fetchall()}
+    rejected_by_src = dict(con.execute(
+        "SELECT source, count(*) FROM rejects WHERE table_name = ? GROUP BY source", [tc.table]).fetchall())
     for s in sources:
-        parsed = per_src.get(s.index, 0)
+        parsed, accepted_src = per_src.get(s.index, (0, 0))
         malformed = con.execute(f"SELECT count(DISTINCT line) FROM {s.parse_rejects}").fetchone()[0] if s.parse_rejects else 0
-        rejected = con.execute("SELECT count(*) FROM rejects WHERE table_name = ? AND source = ?", [tc.table, s.label]).fetchone()[0]
-        tc.sources[s.label] = {"read": parsed + malformed, "accepted": 0, "rejected": rejected}
-        accepted_src = con.execute(f"SELECT count(*) FROM {chk} WHERE _gp_src = ? AND _gp_reason IS NULL", [s.index]).fetchone()[0]
-        tc.sources[s.label]["accepted"] = accepted_src
+        tc.sources[s.label] = {"read": parsed + malformed, "accepted": accepted_src,
+                               "rejected": rejected_by_src.get(s.label, 0)}
         tc.read += parsed + malformed
-    tc.accepted = con.execute(f"SELECT count(*) FROM {_q(tc.table)}").fetchone()[0]
+    tc.accepted = sum(ok for _, ok in per_src.values())
     tc.rejected = con.execute("SELECT count(*) FROM rejects WHERE table_name = ?", [tc.table]).fetchone()[0]
     tc.reasons = dict(con.execute(
         "SELECT reason, count(*) FROM rejects WHERE table_name = ? GROUP BY reason ORDER BY 2 DESC", [tc.table]).fetchall())

@@ -259,14 +259,15 @@ def _labelled_f1(name: str) -> tuple[int, float, float]:
     return len(rows), sentiment, f1_score(truth, guess, average="micro")
 
 
-EVAL_SETS = ("eval.csv", "eval_v2.csv")
+EVAL_SETS = ("eval.csv", "eval_v2.csv", "eval_v3.csv")
 
 
 @pytest.mark.parametrize("name", EVAL_SETS)
 def test_eval_sentiment_target_is_met(name: str) -> None:
     # Held-out sets, never fitted or tuned on: eval.csv (written with the first lexicons) and
-    # eval_v2.csv (written after the blend model was frozen, without looking at its errors).
-    # Measured once each on the frozen model: macro-F1 0.925 on eval.csv, 0.925 on eval_v2.csv.
+    # eval_v2.csv (written after the blend model was frozen, without looking at its errors), and
+    # eval_v3.csv (596 texts, written by someone who never ran the model). On the current model:
+    # macro-F1 0.941 on eval.csv, 0.943 on eval_v2.csv, 0.909 on eval_v3.csv.
     n_rows, sentiment, _ = _labelled_f1(name)
     assert n_rows >= 400
     assert sentiment >= 0.85
@@ -274,8 +275,9 @@ def test_eval_sentiment_target_is_met(name: str) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="motive micro-F1 measured once on the frozen model: 0.793 on eval.csv, 0.760 on eval_v2.csv "
-    "(target 0.80; respect and fairness recall lag); remove this marker when the classifier meets it",
+    reason="motive micro-F1 of the frozen model (2026-11-24): 0.804 on eval.csv, 0.790 on eval_v2.csv, "
+    "0.788 on eval_v3.csv (new, measured once); target 0.80 on every held-out set; recall of respect, "
+    "fairness, advice and venting lags; remove this marker when the classifier meets it",
 )
 def test_eval_motive_target_is_met() -> None:
     for name in EVAL_SETS:
