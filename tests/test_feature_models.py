@@ -247,3 +247,18 @@ def test_tags_whose_features_were_not_built_are_missing_for_everyone(con, catalo
     assert available is False and "n_texts_12m" in reason
     q = con.execute("SELECT n_missing, coverage FROM tag_quality WHERE tag_id = 'sentiment_tendency' AND scope = 'overall'")
     assert q.fetchone() == (1, 0.0)
+
+
+def test_reading_models_in_customer_passes_equal_one_pass(con):
+    """Large runs evaluate the reading models in hash buckets of 户号; the features must not change."""
+    for k in range(12):
+        cid = f"00{12345600 + k:08d}"
+        add_customer(con, cid)
+        add_readings(con, cid, "2025-01-01", 365, f"3 + {k} * 0.1 + (i % 7) * 0.5 + CASE WHEN i > 300 THEN -2 ELSE 0 END",
+                     peak="2", valley=f"1 + (i % 3) * {k % 4}")
+    contact_text(con)
+    build_features(con, AS_OF, Params())
+    one = _rows(con, "features")
+    build_features(con, AS_OF, Params(), customers_per_pass=4)  # 12 customers → 3 passes
+    assert _rows(con, "features") == one
+    assert len(one) == 12 and all(r["kwh_12m"] > 0 and r["kwh_daily_p10_12m"] is not None for r in one.values())

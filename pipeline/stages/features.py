@@ -113,19 +113,38 @@ def render_sql(sql: str, values: dict[str, object], where: str) -> str:
     return _PARAM.sub(literal, sql)
 
 
+# Exact per-customer quantiles and windows over a year of daily readings hold every value of a
+# group in memory, and DuckDB cannot spill them. Above this many customers, the models that read
+# `readings` run in passes over disjoint hash buckets of 户号 (same rows, bounded memory).
+CUSTOMERS_PER_PASS = 250_000
+_FROM_READINGS = re.compile(r"\bFROM\s+readings\b", re.IGNORECASE)
+
+
 def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
-                   folder: Path = SQL_DIR) -> dict[str, int]:
+                   folder: Path = SQL_DIR, customers_per_pass: int = CUSTOMERS_PER_PASS) -> dict[str, int]:
     """Create every model's table and the wide `features` table; return rows per table."""
     values = param_values(as_of, params)
     rows: dict[str, int] = {}
     existing = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    passes = 1
+    if "customers" in existing:
+        n_customers = con.execute("SELECT count(*) FROM customers").fetchone()[0]
+        passes = max(1, -(-n_customers // customers_per_pass))
     built: list[FeatureModel] = []
     for model in feature_models(folder):
         missing = [d for d in model.depends if d not in existing and d not in rows]
         if missing:  # e.g. the text stage did not run: the model's features are simply absent
             continue
         sql = render_sql(model.sql, values, str(model.path))
-        con.execute(f'CREATE OR REPLACE TABLE "{model.name}" AS {sql}')
+        if passes > 1 and model.grain == "customer_id" and _FROM_READINGS.search(sql):
+            for part in range(passes):
+                con.execute(f"CREATE OR REPLACE TEMP VIEW _gp_readings_part AS SELECT * FROM readings "
+                            f"WHERE hash(customer_id) % {passes} = {part}")
+                body = _FROM_READINGS.sub("FROM _gp_readings_part", sql)
+                con.execute(f'CREATE OR REPLACE TABLE "{model.name}" AS {body}' if part == 0
+                            else f'INSERT INTO "{model.name}" {body}')
+        else:
+            con.execute(f'CREATE OR REPLACE TABLE "{model.name}" AS {sql}')
         rows[model.name] = con.execute(f'SELECT count(*) FROM "{model.name}"').fetchone()[0]
         built.append(model)
     per_customer = [m for m in built if m.grain == "customer_id"]
