@@ -349,10 +349,13 @@ def _lazy_checks(con: duckdb.DuckDBPyConnection, table: Table, name: str, labels
         if daily:
             _duplicate_rows(con, table, base, exc, labels,
                             "AND customer_id IN (SELECT customer_id FROM _gp_custcheck WHERE dup AND known)")
-    elif table.key:
+    if table.key and not daily:
+        # Other keys: an aggregate over one 64-bit hash, among the rows no earlier check rejected.
         key = ", ".join(_q(k) for k in table.key)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_dupcand AS SELECT hash({key}) AS h {good} GROUP BY 1 HAVING count(*) > 1")
-        _duplicate_rows(con, table, base, exc, labels, f"AND hash({key}) IN (SELECT h FROM _gp_dupcand)")
+        known = " AND customer_id NOT IN (SELECT customer_id FROM _gp_custcheck WHERE NOT known)" if fk else ""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_dupcand AS SELECT hash({key}) AS h {good}{known} "
+                    f"GROUP BY 1 HAVING count(*) > 1")
+        _duplicate_rows(con, table, base, exc, labels, f"{known} AND hash({key}) IN (SELECT h FROM _gp_dupcand)")
     if table.name == "outages":
         con.execute(f"INSERT INTO {exc} SELECT _gp_src, _gp_idx, _gp_day, "
                     f"concat('unknown_district|district_id|台区编号 (district_id) = ''', district_id, "
