@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.contracts import TABLES
-from pipeline.errors import IngestError, MappingError, PortraitError
+from pipeline.errors import IngestError
 from pipeline.settings import SourceSpec
 from pipeline.sources import files as filesrc
 from pipeline.sources.mapping import Mapping, resolve_headers, table_for_file
-from pipeline.stages.ingest import IngestProblems, StagedSource, _check_declared_encoding
+from pipeline.stages.ingest import IngestProblems, StagedSource, _check_declared_encoding, ingest_sources
 
 CORRUPT = "_gp_corrupt"
 _ROW_BITS = 33  # monotonically_increasing_id(): partition index << 33 | row within the partition
@@ -134,29 +134,5 @@ def stage_database_spark(spark, spec: SourceSpec, index: int, work_dir: Path, ma
 def ingest_sources_spark(spark, sources: tuple[SourceSpec, ...], mapping: Mapping,
                          work_dir: Path) -> tuple[list[StagedSource], IngestProblems]:
     """Return every export registered in Spark and mapped, plus the whole-file problems found on the way."""
-    staged: list[StagedSource] = []
-    problems = IngestProblems()
-    index = 0
-    for spec in sources:
-        if spec.uri is not None:
-            try:
-                staged.append(stage_database_spark(spark, spec, index, work_dir, mapping))
-            except PortraitError as err:
-                problems.errors.append(err)
-            except Exception as err:  # a driver error: report it with the redacted source
-                problems.errors.append(IngestError(f"{spec.label()}: {type(err).__name__}: {err}"))
-            index += 1
-            continue
-        for path in filesrc.discover_files(spec.path):
-            try:
-                got = stage_file_spark(spark, path, index, work_dir, mapping, spec, problems)
-                if got is not None:
-                    staged.append(got)
-            except (MappingError, IngestError) as err:
-                problems.errors.append(err)
-            index += 1
-    present = {s.table for s in staged}
-    for name, table in TABLES.items():
-        if name not in present and not table.optional:
-            problems.warnings.append(f"no export feeds table {name} ({table.label}); its features will be empty")
-    return staged, problems
+    return ingest_sources(spark, sources, mapping, work_dir, stage_file=stage_file_spark,
+                          stage_database=stage_database_spark)

@@ -10,21 +10,12 @@ from pipeline.spark.ingest import CORRUPT
 from pipeline.spark.tables import WorkTables
 from pipeline.spark.transpile import spark_sql
 from pipeline.stages.ingest import StagedSource
-from pipeline.stages.validate import (TableCounts, _bad_account_message, _checks, _key_message, _lit, _native_type,
-                                      _q, _raw_expr, _reason, _typed_expr)
+from pipeline.stages.validate import TableCounts, _bad_account_message, _key_message, _layers, _lit, _q, _reason
 
 
 def _source_sql(source: StagedSource, mapping: Mapping, as_of: date) -> str:
     """Return DuckDB SQL for one export's checked rows (as the DuckDB stage builds it), reading a Spark view."""
-    table = TABLES[source.table]
-    synonyms = mapping.tables[source.table].values
-    scales = {b.column: b.scale for b in source.resolution.bindings}
-    raw_sql = {c.name: _raw_expr(source, c, synonyms.get(c.name, {})) for c in table.columns}
-    raws = {c.name: _q("r_" + c.name) for c in table.columns}
-    natives = {c.name: _native_type(source, c) for c in table.columns}
-    typed_sql = {c.name: _typed_expr(c, raws[c.name], scales.get(c.name), mapping, natives[c.name]) for c in table.columns}
-    typed = {c.name: _q("t_" + c.name) for c in table.columns}
-    checks = _checks(table, source, raws, typed, as_of, natives)
+    table, raw_sql, raws, typed_sql, typed, checks = _layers(source, mapping, as_of)
     if source.parse_rejects:  # a line Spark's CSV reader could not split into the header's columns
         checks.insert(0, (f"{CORRUPT} IS NOT NULL", "concat('malformed_line||', "
                           "'the line does not have the header''s columns — fix the line''s quoting or column count')"))

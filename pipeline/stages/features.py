@@ -151,7 +151,7 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
     base = next(m for m in per_customer if m.name == BASE_MODEL)
     rest = [m for m in per_customer if m is not base]
     seen = set(_columns(con, base.name))
-    selects = [f"b.*"]
+    selects = ["b.*"]
     joins = []
     for i, m in enumerate(rest):
         cols = [c for c in _columns(con, m.name) if c not in seen]

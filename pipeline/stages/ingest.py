@@ -200,9 +200,13 @@ def stage_database(
 
 
 def ingest_sources(
-    con: duckdb.DuckDBPyConnection, sources: tuple[SourceSpec, ...], mapping: Mapping, work_dir: Path,
+    con, sources: tuple[SourceSpec, ...], mapping: Mapping, work_dir: Path,
+    stage_file=stage_file, stage_database=stage_database,
 ) -> tuple[list[StagedSource], IngestProblems]:
-    """Return every export staged and mapped, plus the whole-file problems found on the way."""
+    """Return every export staged and mapped, plus the whole-file problems found on the way.
+
+    `con` is whatever the stagers take: a DuckDB connection here, a Spark session for the Spark engine.
+    """
     staged: list[StagedSource] = []
     problems = IngestProblems()
     index = 0

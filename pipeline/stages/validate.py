@@ -217,18 +217,25 @@ def _checks(table: Table, source: StagedSource, raws: dict[str, str], typed: dic
     return out
 
 
-def _source_sql(source: StagedSource, mapping: Mapping, as_of: date) -> str:
+def _layers(source: StagedSource, mapping: Mapping, as_of: date):
+    """Return (table, raw SQL, raw names, typed SQL, typed names, checks) for one source.
+
+    Three layers, so each cell is trimmed once and cast once however many checks read it:
+    raw text (r_*), typed value (t_*), then the first failing check per row.
+    """
     table = TABLES[source.table]
     synonyms = mapping.tables[source.table].values
     scales = {b.column: b.scale for b in source.resolution.bindings}
-    # Three layers, so each cell is trimmed once and cast once however many checks read it:
-    # raw text (r_*), typed value (t_*), then the first failing check per row.
     raw_sql = {c.name: _raw_expr(source, c, synonyms.get(c.name, {})) for c in table.columns}
     raws = {c.name: _q("r_" + c.name) for c in table.columns}
     natives = {c.name: _native_type(source, c) for c in table.columns}
     typed_sql = {c.name: _typed_expr(c, raws[c.name], scales.get(c.name), mapping, natives[c.name]) for c in table.columns}
     typed = {c.name: _q("t_" + c.name) for c in table.columns}
-    checks = _checks(table, source, raws, typed, as_of, natives)
+    return table, raw_sql, raws, typed_sql, typed, _checks(table, source, raws, typed, as_of, natives)
+
+
+def _source_sql(source: StagedSource, mapping: Mapping, as_of: date) -> str:
+    table, raw_sql, raws, typed_sql, typed, checks = _layers(source, mapping, as_of)
     reason = "CASE " + " ".join(f"WHEN {cond} THEN {msg}" for cond, msg in checks) + " END" if checks else "NULL"
     relation = source.relation
     if source.resolution.wide_dates:
