@@ -10,13 +10,17 @@ labelled development data only (`data/train.csv`, `data/dev.csv`; never the eval
 and shipped as JSON (`model/blend_model.json`). Scoring needs numpy and scipy only; scikit-learn is
 needed only to fit. Refit after changing the built-in lexicons or the development data: the file
 records a fingerprint of both, and a test fails while it is stale.
+
+Each flag is raised when its probability reaches the flag's decision threshold, stored in the file
+(`"thresholds"`) and chosen by cross-validation on dev.csv at fit time; a file without thresholds
+(fitted before they existed) uses DEFAULT_FLAG_THRESHOLD for every flag.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,6 +34,7 @@ DATA_DIR = TEXT_DIR / "data"
 TRAINING_FILES: tuple[str, ...] = ("train.csv", "dev.csv")
 NGRAM_RANGE = (1, 3)
 FORMAT_VERSION = 1
+DEFAULT_FLAG_THRESHOLD = 0.5  # the cut-off of a flag the model has no fitted threshold for
 
 
 class BlendModelError(RuntimeError):
@@ -59,6 +64,11 @@ class BlendModel:
     lexicon_scale: float
     lexicon_clip: float
     fingerprint: str
+    thresholds: dict[str, float] = field(default_factory=dict)  # flag -> decision threshold
+
+    def flag_thresholds(self) -> np.ndarray:
+        """Return the decision threshold of each flag, in `flags` order (DEFAULT_FLAG_THRESHOLD where none is fitted)."""
+        return np.array([self.thresholds.get(f, DEFAULT_FLAG_THRESHOLD) for f in self.flags], dtype=np.float64)
 
     def predict(self, texts: Sequence[str], lexicon_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the sentiment class probabilities (n × classes) and the flag probabilities (n × flags)."""
@@ -107,6 +117,11 @@ def load_blend_model(path: Path = MODEL_PATH) -> BlendModel:
                               "refit with `python -m pipeline.text.fit_blend_model`")
     ngrams = raw["ngrams"]
     lexicon_rows = raw["lexicon_weights"]
+    thresholds = {str(k): float(v) for k, v in raw.get("thresholds", {}).items()}
+    unknown = sorted(set(thresholds) - set(raw["flags"]))
+    if unknown or not all(0.0 < v < 1.0 for v in thresholds.values()):
+        raise BlendModelError(f"{path}: thresholds must be probabilities strictly between 0 and 1 for known flags "
+                              f"(unknown: {unknown}); refit with `python -m pipeline.text.fit_blend_model`")
     return BlendModel(
         vocabulary={row[0]: i for i, row in enumerate(ngrams)},
         idf=np.asarray([row[1] for row in ngrams], dtype=np.float64),
@@ -118,6 +133,7 @@ def load_blend_model(path: Path = MODEL_PATH) -> BlendModel:
         lexicon_scale=float(raw["lexicon_scale"]),
         lexicon_clip=float(raw["lexicon_clip"]),
         fingerprint=raw["fingerprint"],
+        thresholds=thresholds,
     )
 
 

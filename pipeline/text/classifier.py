@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import yaml
 
-from pipeline.text.blend_model import BlendModel, default_blend_model
+from pipeline.text.blend_model import DEFAULT_FLAG_THRESHOLD, BlendModel, default_blend_model
 
 LEXICON_DIR = Path(__file__).with_name("lexicons")
 
@@ -40,9 +40,11 @@ OTHER_TOPIC = "其他"
 # at a sum of 0.7, so one strong cue suffices and weak cues need company.
 FLAG_WEIGHT = 0.7
 # Sentiment, the motives, escalation and abuse come from the blend model (blend_model.py), which
-# reads the lexicon sums and the text's character n-grams: a flag is raised at probability 0.5,
-# the sentiment is the most probable class, and sentiment_score = P(positive) - P(negative).
-FLAG_PROBABILITY = 0.5
+# reads the lexicon sums and the text's character n-grams: a flag is raised when its probability
+# reaches the flag's threshold in the model (chosen by cross-validation on dev.csv at fit time;
+# FLAG_PROBABILITY for a model without one), the sentiment is the most probable class, and
+# sentiment_score = P(positive) - P(negative).
+FLAG_PROBABILITY = DEFAULT_FLAG_THRESHOLD
 TOPIC_MIN_WEIGHT = 0.3
 CHUNK_ROWS = 10_000
 NEGATION_SCOPE = 3  # characters between a negator's end and the cue's start
@@ -418,6 +420,7 @@ def _classified_chunk(texts: Sequence[str | None], lex: Lexicon, model: BlendMod
     sentiment_labels = model.sentiment_classes
     pos_col, neg_col = sentiment_labels.index("positive"), sentiment_labels.index("negative")
     flag_col = {f: model.flags.index(f) for f in (*MOTIVES, "escalation", "abuse")}
+    raised = flag_p >= model.flag_thresholds()
     row_of = {i: k for k, i in enumerate(present)}
     need_slots = [(n, _NEED_SLOT[n]) for n in SPECIAL_NEEDS]
     for i, text in enumerate(texts):
@@ -441,10 +444,10 @@ def _classified_chunk(texts: Sequence[str | None], lex: Lexicon, model: BlendMod
         columns["sentiment_score"].append(round(float(probs[pos_col] - probs[neg_col]), 4))
         for m in MOTIVES:
             p = float(flag_p[k, flag_col[m]])
-            columns[f"motive_{m}"].append(1 if p >= FLAG_PROBABILITY else 0)
+            columns[f"motive_{m}"].append(1 if raised[k, flag_col[m]] else 0)
             columns[f"score_{m}"].append(round(p, 4))
         for flag in ("escalation", "abuse"):
-            columns[flag].append(1 if flag_p[k, flag_col[flag]] >= FLAG_PROBABILITY else 0)
+            columns[flag].append(1 if raised[k, flag_col[flag]] else 0)
         columns["chasing"].append(1 if acc[_SIGNAL_SLOT["chasing"]] >= FLAG_WEIGHT else 0)
         columns["urgency"].append(round(_score(acc[_SIGNAL_SLOT["urgency"]]), 4))
         needs = [n for n, slot in need_slots if acc[slot] >= FLAG_WEIGHT or (n == "foreign" and _is_mostly_latin(text))]
