@@ -34,7 +34,8 @@ def _q(p: Path) -> str:
 def write_bench_exports(out: Path, customers: int, readings_format: str = "parquet", threads: int = 0) -> dict[str, float]:
     """Write scale exports for `customers` accounts into `out`; return seconds per file."""
     out.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"preserve_insertion_order": False, "enable_progress_bar": False, **({"threads": threads} if threads else {})})
+    con = duckdb.connect(config={"preserve_insertion_order": False, **({"threads": threads} if threads else {})})
+    con.execute("SET enable_progress_bar = false")
     n = customers
     timings: dict[str, float] = {}
     texts = "[" + ", ".join("'" + t + "'" for t in _TEXTS) + "]"

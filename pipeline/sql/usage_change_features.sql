@@ -10,7 +10,7 @@ WITH r AS (
     FROM readings
     WHERE reading_date > $as_of - INTERVAL 364 DAY AND reading_date <= $as_of
 ),
-weeks AS (
+weeks AS MATERIALIZED (  -- read twice below; computed once
     SELECT customer_id, age // 7 AS wk, sum(kwh) AS kwh, count(*) AS days
     FROM r GROUP BY customer_id, age // 7
 ),

@@ -115,8 +115,10 @@ def render_sql(sql: str, values: dict[str, object], where: str) -> str:
 
 # Exact per-customer quantiles and windows over a year of daily readings hold every value of a
 # group in memory, and DuckDB cannot spill them. Above this many customers, the models that read
-# `readings` run in passes over disjoint hash buckets of 户号 (same rows, bounded memory).
-CUSTOMERS_PER_PASS = 250_000
+# `readings` run in passes over disjoint hash buckets of 户号 (same rows, bounded memory). At 1M
+# customers (365M readings) a bucket of 125k customers is a 2.5 GB temp table and the three reading
+# models peak near 5 GB on it; 250k per pass spilled tens of GB of temp files.
+CUSTOMERS_PER_PASS = 125_000
 _FROM_READINGS = re.compile(r"\bFROM\s+readings\b", re.IGNORECASE)
 
 
@@ -131,19 +133,28 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
         n_customers = con.execute("SELECT count(*) FROM customers").fetchone()[0]
         passes = max(1, -(-n_customers // customers_per_pass))
     built: list[FeatureModel] = []
+    ready: list[tuple[FeatureModel, str]] = []
     for model in feature_models(folder):
-        missing = [d for d in model.depends if d not in existing and d not in rows]
+        missing = [d for d in model.depends if d not in existing and d not in {m.name for m, _ in ready}]
         if missing:  # e.g. the text stage did not run: the model's features are simply absent
             continue
-        sql = render_sql(model.sql, values, str(model.path))
-        if passes > 1 and model.grain == "customer_id" and _FROM_READINGS.search(sql):
-            for part in range(passes):
-                con.execute(f"CREATE OR REPLACE TEMP VIEW _gp_readings_part AS SELECT * FROM readings "
-                            f"WHERE hash(customer_id) % {passes} = {part}")
+        ready.append((model, render_sql(model.sql, values, str(model.path))))
+    by_part = [(m, sql) for m, sql in ready  # models over the readings alone (not over other models)
+               if passes > 1 and m.grain == "customer_id" and _FROM_READINGS.search(sql)
+               and all(d in existing for d in m.depends)]
+    if by_part:
+        # Each bucket of 户号 is read from the sources (and checked) once, kept as a temp table, and
+        # every reading model runs on it: one scan of the readings per pass instead of one per model.
+        for part in range(passes):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_readings_part AS SELECT * FROM readings "
+                        f"WHERE hash(customer_id) % {passes} = {part}")
+            for model, sql in by_part:
                 body = _FROM_READINGS.sub("FROM _gp_readings_part", sql)
                 con.execute(f'CREATE OR REPLACE TABLE "{model.name}" AS {body}' if part == 0
                             else f'INSERT INTO "{model.name}" {body}')
-        else:
+        con.execute("DROP TABLE _gp_readings_part")
+    for model, sql in ready:
+        if all(model is not m for m, _ in by_part):
             con.execute(f'CREATE OR REPLACE TABLE "{model.name}" AS {sql}')
         rows[model.name] = con.execute(f'SELECT count(*) FROM "{model.name}"').fetchone()[0]
         built.append(model)
