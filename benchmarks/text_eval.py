@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/text_eval.py [--data FILE.csv ...] [--errors]
 
-By default it scores the three held-out sets, pipeline/text/data/eval.csv, eval_v2.csv and eval_v3.csv. Neither is
+By default it scores the four held-out sets, pipeline/text/data/eval.csv, eval_v2.csv, eval_v3.csv and eval_v4.csv. Neither is
 used to fit or tune anything; look at --errors on them only after a change is frozen.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ sys.path.insert(0, str(REPO))  # run as a script from a checkout without install
 
 from pipeline.text import MOTIVES, classify_texts  # noqa: E402
 
-EVAL_SETS = tuple(REPO / "pipeline" / "text" / "data" / f for f in ("eval.csv", "eval_v2.csv", "eval_v3.csv"))
+EVAL_SETS = tuple(REPO / "pipeline" / "text" / "data" / f for f in ("eval.csv", "eval_v2.csv", "eval_v3.csv", "eval_v4.csv"))
 PUBLIC_CORPORA = REPO.parent / "shared" / "data" / "chinese_sentiment"
 
 

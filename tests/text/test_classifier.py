@@ -259,15 +259,21 @@ def _labelled_f1(name: str) -> tuple[int, float, float]:
     return len(rows), sentiment, f1_score(truth, guess, average="micro")
 
 
-EVAL_SETS = ("eval.csv", "eval_v2.csv", "eval_v3.csv")
+EVAL_SETS = ("eval.csv", "eval_v2.csv", "eval_v3.csv", "eval_v4.csv")
+_V4_SENTIMENT = pytest.mark.xfail(
+    strict=True,
+    reason="sentiment macro-F1 0.829 on eval_v4.csv (684 texts written without running the model, with "
+    "implicit complaints: measured once, 2026-11-24); neutral precision 0.70: implicit negatives read as neutral",
+)
 
 
-@pytest.mark.parametrize("name", EVAL_SETS)
+@pytest.mark.parametrize("name", [n if n != "eval_v4.csv" else pytest.param(n, marks=_V4_SENTIMENT) for n in EVAL_SETS])
 def test_eval_sentiment_target_is_met(name: str) -> None:
     # Held-out sets, never fitted or tuned on: eval.csv (written with the first lexicons) and
     # eval_v2.csv (written after the blend model was frozen, without looking at its errors), and
-    # eval_v3.csv (596 texts, written by someone who never ran the model). On the current model:
-    # macro-F1 0.941 on eval.csv, 0.943 on eval_v2.csv, 0.909 on eval_v3.csv.
+    # eval_v3.csv and eval_v4.csv (596 and 684 texts, written by people who never ran the model).
+    # On the current model: macro-F1 0.941 on eval.csv, 0.943 on eval_v2.csv, 0.909 on eval_v3.csv,
+    # 0.829 on eval_v4.csv.
     n_rows, sentiment, _ = _labelled_f1(name)
     assert n_rows >= 400
     assert sentiment >= 0.85
@@ -275,9 +281,10 @@ def test_eval_sentiment_target_is_met(name: str) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="motive micro-F1 of the frozen model (2026-11-24): 0.804 on eval.csv, 0.790 on eval_v2.csv, "
-    "0.788 on eval_v3.csv (new, measured once); target 0.80 on every held-out set; recall of respect, "
-    "fairness, advice and venting lags; remove this marker when the classifier meets it",
+    reason="motive micro-F1 with the CV-chosen per-motive thresholds (2026-11-24): 0.786 on eval.csv, "
+    "0.805 on eval_v2.csv, 0.788 on eval_v3.csv, 0.608 on eval_v4.csv (implicit motives, measured once); "
+    "target 0.80 on every held-out set; venting and fairness recall is 0.27 and 0.37 on eval_v4: the model "
+    "leans on cue words; remove this marker when the classifier meets it",
 )
 def test_eval_motive_target_is_met() -> None:
     for name in EVAL_SETS:
