@@ -111,9 +111,13 @@ def run(
     engine: Optional[str] = typer.Option(None, "--engine", help="duckdb (default) or spark; overrides run.toml"),
     spark_master: Optional[str] = typer.Option(None, "--spark-master",
                                                help="Spark master URL, e.g. spark://host:7077 (default local[<cpus>])"),
+    incremental: bool = typer.Option(False, "--incremental",
+                                     help="add these exports (the new month) to the store's latest earlier snapshot"),
 ) -> None:
     """Run the pipeline on exports and publish a snapshot to the store."""
     settings = _settings_for(source, config, as_of, store, mapping)
+    if incremental:
+        settings = settings.with_(incremental=True)
     if engine is not None:
         if engine not in ("duckdb", "spark"):
             raise PortraitError(f"--engine {engine} is not supported", hint="use --engine duckdb or --engine spark")

@@ -27,7 +27,14 @@ from pipeline.sources.mapping import describe_mapping, load_mapping
 from pipeline.stages.features import build_features
 from pipeline.stages.ingest import IngestProblems, StagedSource, ingest_sources
 from pipeline.stages.validate import TableCounts, validate_sources
-from pipeline.store import publish_snapshot, work_dir, write_run_manifest
+from pipeline.incremental import (
+    base_snapshot,
+    label_base_sources,
+    reusable_contact_text,
+    text_model_version,
+    with_base_sources,
+)
+from pipeline.store import Snapshot, publish_snapshot, work_dir, write_run_manifest
 
 log = logging.getLogger("portrait")
 Progress = Callable[[str], None]
@@ -95,10 +102,14 @@ def _check_problems(problems: IngestProblems, staged: list[StagedSource]) -> Non
 
 
 def _ingest_and_validate(con: duckdb.DuckDBPyConnection, settings: Settings, scratch: Path,
-                         timings: dict[str, float], progress: Progress | None):
+                         timings: dict[str, float], progress: Progress | None, base: Snapshot | None = None):
     mapping = load_mapping(settings.mapping)
     with _timed(timings, "ingest", progress):
-        staged, problems = ingest_sources(con, settings.sources, mapping, scratch)
+        if base is None:
+            staged, problems = ingest_sources(con, settings.sources, mapping, scratch)
+        else:  # the base snapshot's tables first: a new row repeating one of their keys is the duplicate
+            staged, problems = ingest_sources(con, with_base_sources(settings, base).sources, mapping, scratch)
+            staged = label_base_sources(staged, base)
     _check_problems(problems, staged)
     with _timed(timings, "validate", progress):
         counts = validate_sources(con, staged, mapping, settings.as_of)
@@ -164,7 +175,8 @@ def _previous_snapshot(store: Path, settings: Settings) -> duckdb.DuckDBPyConnec
 
 def _manifest(run_id: str, settings: Settings, status: str, started: datetime, timings: dict[str, float],
               counts: dict[str, TableCounts], staged: list[StagedSource], warnings: list[str],
-              mapping_sources: list[str], error: str | None = None, rows: dict[str, int] | None = None) -> dict:
+              mapping_sources: list[str], error: str | None = None, rows: dict[str, int] | None = None,
+              base: Snapshot | None = None) -> dict:
     return {
         "run_id": run_id,
         "status": status,
@@ -185,12 +197,17 @@ def _manifest(run_id: str, settings: Settings, status: str, started: datetime, t
         "total_seconds": round(sum(timings.values()), 3),
         "warnings": warnings,
         "error": error,
+        "text_model": text_model_version(),
+        **({"incremental": {"base_as_of": base.as_of.isoformat(), "base_run_id": base.run_id}} if base else {}),
     }
 
 
 def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work: bool = False) -> RunResult:
     """Run ingest → validate → text → features → publish for one as-of date; return what happened."""
     if settings.engine == "spark":
+        if settings.incremental:
+            raise PortraitError("incremental runs use the DuckDB engine",
+                                hint="drop --incremental for a full Spark run, or run the month with --engine duckdb")
         from pipeline.spark.run import run_pipeline_spark
 
         return run_pipeline_spark(settings, progress, keep_work)
@@ -202,17 +219,19 @@ def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work
     warnings: list[str] = []
     mapping_sources: list[str] = []
     store = Path(settings.store)
+    base = base_snapshot(store, settings.as_of) if settings.incremental else None
     scratch = work_dir(store, run_id)
     con = connect(scratch / "work.duckdb", settings.duckdb)
     rows: dict[str, int] = {}
     try:
-        mapping, staged, problems, counts = _ingest_and_validate(con, settings, scratch, timings, progress)
+        mapping, staged, problems, counts = _ingest_and_validate(con, settings, scratch, timings, progress, base)
         mapping_sources = list(mapping.sources)
         warnings = list(problems.warnings)
         with _timed(timings, "text", progress):
             from pipeline.stages.text import contact_text
 
-            rows["contact_text"] = contact_text(con)
+            reuse = reusable_contact_text(base) if base is not None else None
+            rows["contact_text"] = contact_text(con, settings.duckdb.threads or None, reuse)
         with _timed(timings, "features", progress):
             rows.update(build_features(con, settings.as_of, settings.params))
         published: dict[str, int] = {}
@@ -233,19 +252,19 @@ def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work
                         previous.close()
         rows.update(published)
         manifest = _manifest(run_id, settings, "published", started, timings, counts, staged, warnings,
-                             mapping_sources, rows=rows)
+                             mapping_sources, rows=rows, base=base)
         with _timed(timings, "publish", progress):
             tables = {**_published_tables(con, settings), **{t: f'SELECT * FROM "{t}"' for t in published}}
             snap = publish_snapshot(con, store, settings.as_of, run_id, tables, manifest)
         manifest = _manifest(run_id, settings, "published", started, timings, counts, staged, warnings,
-                             mapping_sources, rows=rows)
+                             mapping_sources, rows=rows, base=base)
         manifest["snapshot"] = str(snap.relative_to(store))
         path = write_run_manifest(store, manifest)
         return RunResult(run_id, settings, counts, timings, warnings, problems, staged, snap, path, rows)
     except BaseException as err:
         msg = str(err) if isinstance(err, PortraitError) else f"{type(err).__name__}: {err}"
         write_run_manifest(store, _manifest(run_id, settings, "failed", started, timings, counts, staged,
-                                            warnings, mapping_sources, error=msg, rows=rows))
+                                            warnings, mapping_sources, error=msg, rows=rows, base=base))
         raise
     finally:
         con.close()

@@ -141,6 +141,9 @@ class Settings:
     engine: str = "duckdb"
     spark_master: str | None = None  # e.g. spark://host:7077; local[<cpus>] when unset
     spark: SparkSettings = field(default_factory=SparkSettings)
+    # Add the sources (the new period's exports) to the store's latest earlier snapshot instead of
+    # reading every month again; see pipeline/incremental.py.
+    incremental: bool = False
 
     def with_(self, **changes: Any) -> "Settings":
         """Return a copy with some fields changed."""
@@ -208,7 +211,7 @@ def load_settings(path: Path, overrides: dict[str, Any] | None = None) -> Settin
     return settings_from_dict(raw, base_dir=Path(path).parent)
 
 
-_TOP_KEYS = ("as_of", "store", "sources", "source", "mapping", "params", "duckdb", "engine", "spark_master", "spark")
+_TOP_KEYS = ("as_of", "store", "sources", "source", "mapping", "params", "duckdb", "engine", "spark_master", "spark", "incremental")
 
 
 def settings_from_dict(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
@@ -246,6 +249,9 @@ def settings_from_dict(raw: dict[str, Any], base_dir: Path = Path(".")) -> Setti
     engine = raw.get("engine", "duckdb")
     if engine not in ("duckdb", "spark"):
         raise ConfigError(f"engine = {engine!r} is not supported", hint='use "duckdb" (default) or "spark"')
+    incremental = raw.get("incremental", False)
+    if not isinstance(incremental, bool):
+        raise ConfigError(f"incremental = {incremental!r} must be true or false")
     return Settings(
         as_of=parse_date(raw["as_of"], "as_of"),
         store=store if store.is_absolute() else base_dir / store,
@@ -256,4 +262,5 @@ def settings_from_dict(raw: dict[str, Any], base_dir: Path = Path(".")) -> Setti
         engine=engine,
         spark_master=raw.get("spark_master"),
         spark=_coerce(SparkSettings, "spark", dict(raw.get("spark", {}))),
+        incremental=incremental,
     )

@@ -1,6 +1,10 @@
 """Text stage: classify every contact's content, then roll the signals up per customer."""
 from __future__ import annotations
 
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -10,14 +14,22 @@ import pyarrow as pa
 from pipeline.text.classifier import TEXT_SCHEMA, classify_texts
 
 BATCH_ROWS = 50_000
+# Classifying is Python-bound (one core per process). Above this many contacts the batches go to a
+# pool of worker processes, one per core; below it, starting the workers costs more than it saves.
+PARALLEL_MIN_ROWS = 100_000
 CONTACT_KEYS = ("ticket_id", "customer_id", "contacted_at", "business_type", "channel")
 FEATURES_SQL = Path(__file__).resolve().parents[1] / "sql" / "customer_text_features.sql"
 
 _DUCKDB_TYPES = {pa.string(): "VARCHAR", pa.float64(): "DOUBLE", pa.int8(): "TINYINT"}
 
 
-def contact_text(con: duckdb.DuckDBPyConnection) -> int:
-    """Return the number of rows written to table `contact_text`: one per contact, with its text signals."""
+def contact_text(con: duckdb.DuckDBPyConnection, workers: int | None = None, reuse: Path | None = None) -> int:
+    """Return the number of rows written to table `contact_text`: one per contact, with its text signals.
+
+    `workers` processes classify in parallel on large runs (default: one per CPU); 1 keeps it in-process.
+    `reuse` is a `contact_text` Parquet file classified by the same text model (an incremental run's
+    base snapshot): contacts found there by 工单编号 keep those signals and are not classified again.
+    """
     key_types = dict(con.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'contacts'"
     ).fetchall())
@@ -29,21 +41,51 @@ def contact_text(con: duckdb.DuckDBPyConnection) -> int:
     # Build under a staging name and swap at the end, so a failure never leaves half a table behind.
     con.execute("DROP TABLE IF EXISTS contact_text__staging")
     con.execute(f"CREATE TABLE contact_text__staging ({', '.join(columns)})")
+    todo = "contacts"
+    if reuse is not None:
+        signals = ", ".join(f'r."{f.name}"' for f in TEXT_SCHEMA)
+        path = str(reuse).replace("'", "''")
+        reused = f"read_parquet('{path}')"  # inline: the reading cursor below does not see temp views
+        con.execute(f"INSERT INTO contact_text__staging SELECT {', '.join('c.' + k for k in CONTACT_KEYS)}, {signals} "
+                    f"FROM contacts c JOIN {reused} r USING (ticket_id)")
+        todo = f"(SELECT * FROM contacts ANTI JOIN {reused} USING (ticket_id))"
     # A second cursor streams the contacts while the first one inserts the classified batches.
     reader = con.cursor().sql(
-        f"SELECT {', '.join(CONTACT_KEYS)}, content FROM contacts ORDER BY ticket_id"
+        f"SELECT {', '.join(CONTACT_KEYS)}, content FROM {todo} ORDER BY ticket_id"
     ).to_arrow_reader(BATCH_ROWS)
     written = 0
-    for batch in reader:
-        keys = pa.Table.from_batches([batch]).drop_columns(["content"])
-        signals = classify_texts(batch.column("content").to_pylist())
+
+    def insert(keys: pa.Table, signals: pa.Table) -> None:
         classified = pa.Table.from_arrays(
             [*keys.columns, *signals.columns], names=[*keys.column_names, *signals.column_names]
         )
         con.register("_contact_text_batch", classified)
         con.execute("INSERT INTO contact_text__staging SELECT * FROM _contact_text_batch")
         con.unregister("_contact_text_batch")
-        written += batch.num_rows
+
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    total = con.execute(f"SELECT count(*) FROM {todo}").fetchall()[0][0]
+    if workers > 1 and total >= PARALLEL_MIN_ROWS:
+        # "spawn": the parent holds DuckDB's threads, which a forked child must not inherit.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pending: deque[tuple[pa.Table, Future]] = deque()
+            for batch in reader:
+                keys = pa.Table.from_batches([batch]).drop_columns(["content"])
+                pending.append((keys, pool.submit(classify_texts, batch.column("content").to_pylist())))
+                while len(pending) > 2 * workers:  # bounded: at most a few batches in flight
+                    done_keys, future = pending.popleft()
+                    insert(done_keys, future.result())
+                written += batch.num_rows
+            while pending:
+                done_keys, future = pending.popleft()
+                insert(done_keys, future.result())
+    else:
+        for batch in reader:
+            keys = pa.Table.from_batches([batch]).drop_columns(["content"])
+            insert(keys, classify_texts(batch.column("content").to_pylist()))
+            written += batch.num_rows
+    if reuse is not None:
+        written = con.execute("SELECT count(*) FROM contact_text__staging").fetchall()[0][0]
     con.execute("DROP TABLE IF EXISTS contact_text")
     con.execute("ALTER TABLE contact_text__staging RENAME TO contact_text")
     return written
