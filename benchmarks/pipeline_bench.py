@@ -7,6 +7,13 @@ floor (reading every input row once and aggregating it trivially per customer, i
 process) and the ratio of total to floor; then medians over the repeats. With --pandas-peer it
 also times a straightforward pandas implementation of the core usage/billing/payment features,
 the way an analyst would write it, and prints our time / its time.
+
+    python benchmarks/pipeline_bench.py --customers 100000 --incremental [--repeat 3]
+
+times adding one month instead: the exports are split at 2025-11-30 (pipeline.sample_exports.
+split_exports), a full run publishes 2025-11-30 from the first part, and then, alternately, an
+incremental run adds December (`--incremental`) and a full run over every export publishes
+2025-12-31 (each into its own copy of the store). Prints both medians and incremental / full.
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ import duckdb  # noqa: E402
 
 from bench_data import write_bench_exports  # noqa: E402
 from pipeline.run import run_pipeline  # noqa: E402
+from pipeline.sample_exports import split_exports  # noqa: E402
 from pipeline.settings import settings_from_dict  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -130,6 +138,38 @@ def one_run(exports: Path, work: Path) -> dict:
     return {"total": total, "timings": result.timings, "peaks": dict(sampler.peaks), "floor": floor}
 
 
+def incremental_bench(exports: Path, work: Path, repeat: int) -> None:
+    """Time adding December to a 2025-11-30 store against a full 2025-12-31 run; print medians and the ratio."""
+    from datetime import date
+
+    base, delta = work / "split-base", work / "split-delta"
+    if not delta.exists():
+        start = time.perf_counter()
+        split_exports(exports, date(2025, 11, 30), base, delta)
+        print(f"split the exports at 2025-11-30 in {time.perf_counter() - start:.1f}s")
+    seed = work / "store-2025-11-30"
+    if not seed.exists():
+        start = time.perf_counter()
+        run_pipeline(settings_from_dict({"as_of": "2025-11-30", "store": str(seed), "source": str(base)}))
+        print(f"full run to 2025-11-30 (the base snapshot): {time.perf_counter() - start:.1f}s")
+    times: dict[str, list[float]] = {"incremental": [], "full": []}
+    for i in range(repeat):
+        for kind in ("incremental", "full"):
+            store = work / f"store-{kind}"
+            shutil.rmtree(store, ignore_errors=True)
+            shutil.copytree(seed, store)
+            extra = {"incremental": True} if kind == "incremental" else {}
+            source = delta if kind == "incremental" else exports
+            start = time.perf_counter()
+            result = run_pipeline(settings_from_dict({"as_of": "2025-12-31", "store": str(store),
+                                                      "source": str(source), **extra}))
+            times[kind].append(time.perf_counter() - start)
+            stages = "  ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+            print(f"run {i + 1} {kind:11s} {times[kind][-1]:6.1f}s   {stages}")
+    inc, full = statistics.median(times["incremental"]), statistics.median(times["full"])
+    print(f"median of {repeat}: incremental {inc:.1f}s  full {full:.1f}s  incremental / full = {inc / full:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--customers", type=int, default=100_000)
@@ -137,6 +177,7 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=None, help="keep data here (reused when present)")
     ap.add_argument("--readings-format", choices=["parquet", "csv"], default="parquet")
     ap.add_argument("--pandas-peer", action="store_true", help="also time the pandas peer (use at 100k)")
+    ap.add_argument("--incremental", action="store_true", help="time adding one month against a full run")
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="portrait-bench-"))
     exports = work / f"exports-{args.customers}-{args.readings_format}"
@@ -146,6 +187,11 @@ def main() -> None:
         print(f"generated {args.customers:,} customers in {time.perf_counter() - start:.1f}s → {exports}")
     rows = input_rows(exports)
     print(f"input rows: {rows:,}  cpus: {os.cpu_count()}")
+    if args.incremental:
+        incremental_bench(exports, work, args.repeat)
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     runs = []
     for i in range(args.repeat):
         r = one_run(exports, work)
