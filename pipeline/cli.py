@@ -179,6 +179,22 @@ def demo(
     print_demo_access(store.resolve())
 
 
+@app.command("split-exports")
+def split_exports_cmd(
+    source: Path = typer.Option(..., "--source", help="folder of exports covering several months"),
+    at: str = typer.Option(..., "--at", help="last day of the earlier part, YYYY-MM-DD (e.g. 2025-11-30)"),
+    base: Path = typer.Option(..., "--base", help="where to write the rows dated on or before --at"),
+    new: Path = typer.Option(..., "--new", help="where to write the later rows (the new month)"),
+) -> None:
+    """Split exports by date, to try an incremental run: full run on --base, then --incremental on --new."""
+    from pipeline.sample_exports import split_exports
+    from pipeline.settings import parse_date
+
+    for name, (n_base, n_new) in split_exports(source, parse_date(at, "--at"), base, new).items():
+        shown = lambda n: "whole file" if n < 0 else f"{n:,} rows"  # noqa: E731
+        console.print(f"{name}: {shown(n_base)} → {base}, {shown(n_new)} → {new}")
+
+
 text_app = typer.Typer(no_args_is_help=True, help="Chinese contact texts (客服工单内容): sentiment, motives, escalation")
 app.add_typer(text_app, name="text")
 

@@ -99,3 +99,25 @@ def test_an_engine_that_is_not_available_is_refused_not_ignored(tmp_path: Path):
     out = portrait("run", "--config", str(tmp_path / "run.toml"))
     assert out.returncode == 1 and "engine = 'flink' is not supported" in out.stderr
     assert not (tmp_path / "st" / "store.json").exists()
+
+
+def test_split_exports_then_incremental_run_adds_the_month(tmp_path: Path):
+    exports = tmp_path / "exports"
+    write_csv(exports / "客户档案.csv", customer_rows(3))
+    write_csv(exports / "日电量.csv", [["户号", "数据日期", "日电量"], ["0012345678", "2025-11-30", "3"],
+                                     ["0012345678", "2025-12-01", "4"], ["0012345678", "2025-12-02", "5"]])
+    out = portrait("split-exports", "--source", str(exports), "--at", "2025-11-30",
+                   "--base", str(tmp_path / "nov"), "--new", str(tmp_path / "dec"))
+    assert out.returncode == 0, out.stderr
+    assert "日电量.csv: 1 rows" in out.stdout and "2 rows" in out.stdout
+    store = str(tmp_path / "store")
+    assert portrait("run", "--source", str(tmp_path / "nov"), "--as-of", "2025-11-30", "--store", store).returncode == 0
+    out = portrait("run", "--incremental", "--source", str(tmp_path / "dec"), "--as-of", "2025-12-31", "--store", store)
+    assert out.returncode == 0, out.stderr
+    import duckdb
+
+    from pipeline.store import snapshot
+
+    usage = snapshot(Path(store)).table_path("usage_daily")
+    days = duckdb.connect().execute(f"SELECT count(*), sum(kwh) FROM read_parquet('{usage}')").fetchone()
+    assert days == (3, 12.0)  # November's day from the store, December's two from the new export
