@@ -246,8 +246,8 @@ def test_parquet_readings_are_checked_in_place_with_the_same_reasons_and_lines_a
         got[name] = ({(line, reason) for line, _, reason, _ in _rejects(con, "readings")},
                      (counts["readings"].read, counts["readings"].accepted, counts["readings"].rejected),
                      sorted(con.execute("SELECT customer_id, reading_date, kwh FROM readings").fetchall()))
-        kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = '_gp_chk_readings'").fetchone()[0]
-        assert kind == ("VIEW" if name == "parquet" else "BASE TABLE")
+        kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = '_gp_base_readings'").fetchone()[0]
+        assert kind == ("VIEW" if name == "parquet" else "BASE TABLE")  # CSV is parsed once, into a table
     assert got["parquet"] == got["csv"]
     assert got["parquet"][0] == {(3, "duplicate"), (4, "out_of_range"), (5, "unknown_customer"), (6, "bad_account"),
                                  (7, "bad_date"), (8, "bad_number"), (9, "missing_value")}

@@ -284,22 +284,18 @@ def validate_sources(
         for stale in (name, chk, f"_gp_base_{name}"):
             _drop_relation(con, stale)
         # Parquet-backed sources (Parquet files, database extracts, staged Excel) are cheap to read
-        # again, so their checked rows stay a view and only the rows a cross-row check rejects are
-        # stored: copying a year of daily readings costs more than every later read of the view.
-        # CSV is parsed once, into a table.
+        # again, so their checked rows stay a view: copying a year of daily readings costs more than
+        # every later read of the view. CSV is parsed once, into a table. Either way the cross-row
+        # checks store only the rows they reject (`_lazy_checks`): no UPDATE of a large table.
         lazy = bool(sources) and all(s.format in LAZY_FORMATS for s in sources)
         if sources:
             union = " UNION ALL ".join(_source_sql(s, mapping, as_of) for s in sources)
-            con.execute(f"CREATE {'VIEW' if lazy else 'TABLE'} {f'_gp_base_{name}' if lazy else chk} AS {union}")
+            con.execute(f"CREATE {'VIEW' if lazy else 'TABLE'} _gp_base_{name} AS {union}")
         else:
             cols = ", ".join(f"CAST(NULL AS {c.type}) AS {_q(c.name)}" for c in table.columns)
-            con.execute(f"CREATE TABLE {chk} AS SELECT 0 AS _gp_src, 0::BIGINT AS _gp_idx, "
+            con.execute(f"CREATE TABLE _gp_base_{name} AS SELECT 0 AS _gp_src, 0::BIGINT AS _gp_idx, "
                         f"NULL::VARCHAR AS _gp_day, {cols}, NULL::VARCHAR AS _gp_reason LIMIT 0")
-        if lazy:
-            _lazy_checks(con, table, name, labels)
-        else:
-            _reference_checks(con, table, chk)
-            _duplicate_checks(con, table, chk, labels)
+        _lazy_checks(con, table, name, labels)
         cols = ", ".join(_q(c.name) for c in table.columns)
         # The canonical table is a view over the checked rows: copying a 365M-row table just to
         # drop a few rejects would cost more than filtering them out on each read.
@@ -393,65 +389,9 @@ def _duplicate_rows(con: duckdb.DuckDBPyConnection, table: Table, base: str, exc
         WHERE rn > 1""")
 
 
-def _reference_checks(con: duckdb.DuckDBPyConnection, table: Table, chk: str) -> None:
-    if table.references_customers:
-        col = table.column("customer_id")
-        bad = _reason("bad_account", col, _bad_account_message(col, f"{chk}.customer_id"))
-        con.execute(f"""
-            UPDATE {chk} SET _gp_reason = CASE
-              WHEN NOT regexp_full_match({chk}.customer_id, {_lit(col.pattern)}) THEN {bad}
-              ELSE concat('unknown_customer|customer_id|户号 (customer_id) = ''', {chk}.customer_id,
-                ''' is not in 客户档案 — check that the customer export is complete, or that this row belongs to this utility') END
-            WHERE _gp_reason IS NULL AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = {chk}.customer_id)""")
-    if table.name == "outages":
-        con.execute(f"""
-            UPDATE {chk} SET _gp_reason = concat('unknown_district|district_id|台区编号 (district_id) = ''', {chk}.district_id,
-              ''' is not the 台区 of any customer in 客户档案 — check the 台区 codes match the customer export')
-            WHERE _gp_reason IS NULL AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.district_id = {chk}.district_id)""")
-
-
 def _is_daily_key(table: Table) -> bool:
     return (len(table.key) == 2 and table.key[0] == "customer_id"
             and table.column(table.key[1]).type == "DATE")
-
-
-def _duplicate_checks(con: duckdb.DuckDBPyConnection, table: Table, chk: str, labels: dict[int, str]) -> None:
-    key = ", ".join(_q(k) for k in table.key)
-    good = f"FROM {chk} WHERE _gp_reason IS NULL"
-    if _is_daily_key(table):
-        # Keys like (户号, 日期): one bitmap of days per customer finds the customers with a
-        # repeated day several times faster than hashing 365M composite keys.
-        day = _q(table.key[1])
-        lo, hi = con.execute(f"SELECT min({day}), max({day}) {good}").fetchone()
-        if lo is None:
-            return
-        span = (hi - lo).days
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_dupcand AS SELECT customer_id {good} GROUP BY customer_id "
-                    f"HAVING count(*) > bit_count(bitstring_agg(date_diff('day', {_lit(lo)}, {day}), 0, {span}))")
-        candidates = "customer_id IN (SELECT customer_id FROM _gp_dupcand)"
-    else:
-        # Otherwise an aggregate over one 64-bit hash: cheap, and usually empty, so the exact
-        # comparison and the window below only run over the few candidate rows.
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_dupcand AS SELECT hash({key}) AS h {good} GROUP BY 1 HAVING count(*) > 1")
-        candidates = f"hash({key}) IN (SELECT h FROM _gp_dupcand)"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_dupkeys AS SELECT {key} {good} AND {candidates} "
-                f"GROUP BY {key} HAVING count(*) > 1")
-    if not con.execute("SELECT count(*) FROM _gp_dupkeys").fetchone()[0]:
-        return
-    on = " AND ".join(f"k.{_q(c)} = c.{_q(c)}" for c in table.key)
-    src_label = "CASE first_src " + " ".join(f"WHEN {i} THEN {_lit(l)}" for i, l in labels.items()) + " END"
-    con.execute(f"""
-        UPDATE {chk} SET _gp_reason = d.reason FROM (
-            SELECT _gp_src, _gp_idx, _gp_day,
-                   concat('duplicate|{"+".join(table.key)}|duplicates the key {_key_message(table)} of an earlier row in ',
-                          {src_label}, ' — keep one of the rows in the export') AS reason
-            FROM (SELECT c._gp_src, c._gp_idx, c._gp_day,
-                    row_number() OVER w AS rn, first_value(c._gp_src) OVER w AS first_src
-                  FROM {chk} c JOIN _gp_dupkeys k ON {on}
-                  WHERE c._gp_reason IS NULL
-                  WINDOW w AS (PARTITION BY {", ".join("c." + _q(k) for k in table.key)} ORDER BY c._gp_src, c._gp_idx, c._gp_day))
-            WHERE rn > 1) d
-        WHERE {chk}._gp_src = d._gp_src AND {chk}._gp_idx = d._gp_idx AND {chk}._gp_day IS NOT DISTINCT FROM d._gp_day""")
 
 
 def _write_rejects(con: duckdb.DuckDBPyConnection, table: Table, source: StagedSource, chk: str) -> None:
