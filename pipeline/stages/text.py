@@ -1,10 +1,7 @@
 """Text stage: classify every contact's content, then roll the signals up per customer."""
 from __future__ import annotations
 
-import multiprocessing
 import os
-from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +9,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.text.classifier import TEXT_SCHEMA, classify_texts
+from pipeline.text.workers import ClassifierPool
 
 BATCH_ROWS = 50_000
 # Classifying is Python-bound (one core per process). Above this many contacts the batches go to a
@@ -66,19 +64,18 @@ def contact_text(con: duckdb.DuckDBPyConnection, workers: int | None = None, reu
     workers = workers if workers is not None else (os.cpu_count() or 1)
     total = con.execute(f"SELECT count(*) FROM {todo}").fetchall()[0][0]
     if workers > 1 and total >= PARALLEL_MIN_ROWS:
-        # "spawn": the parent holds DuckDB's threads, which a forked child must not inherit.
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pending: deque[tuple[pa.Table, Future]] = deque()
-            for batch in reader:
-                keys = pa.Table.from_batches([batch]).drop_columns(["content"])
-                pending.append((keys, pool.submit(classify_texts, batch.column("content").to_pylist())))
-                while len(pending) > 2 * workers:  # bounded: at most a few batches in flight
-                    done_keys, future = pending.popleft()
-                    insert(done_keys, future.result())
-                written += batch.num_rows
-            while pending:
-                done_keys, future = pending.popleft()
-                insert(done_keys, future.result())
+        with ClassifierPool(workers) as pool:
+            keys: list[pa.Table] = []
+
+            def texts():
+                for batch in reader:
+                    keys.append(pa.Table.from_batches([batch]).drop_columns(["content"]))
+                    yield batch.column("content").to_pylist()
+
+            for signals in pool.map(texts()):
+                batch_keys = keys.pop(0)
+                insert(batch_keys, signals)
+                written += batch_keys.num_rows
     else:
         for batch in reader:
             keys = pa.Table.from_batches([batch]).drop_columns(["content"])

@@ -39,3 +39,31 @@ def test_worker_pool_gives_the_in_process_result(contacts_con, monkeypatch) -> N
     pooled = con.execute("SELECT * FROM contact_text ORDER BY ticket_id").fetchall()
     assert pooled == serial
     assert len({row[5] for row in pooled}) == 3  # negative, neutral and positive all occur: real outputs
+
+
+def test_pool_works_from_a_script_without_a_main_guard(tmp_path) -> None:
+    # multiprocessing's spawn would re-run this script in every worker; the pool's workers never import it.
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from pipeline.text.workers import ClassifierPool\n"
+        "print('script body ran')\n"
+        "with ClassifierPool(2) as pool:\n"
+        "    out = list(pool.map([['停电三天了还没人来修，太慢了'], ['谢谢师傅，服务很好'], ['咨询电费']]))\n"
+        "print([t.column('sentiment').to_pylist()[0] for t in out])\n", encoding="utf-8")
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("script body ran") == 1
+    assert done.stdout.strip().splitlines()[-1] == "['negative', 'positive', 'neutral']"
+
+
+def test_a_failing_worker_is_an_error_not_a_hang() -> None:
+    from pipeline.text.workers import ClassifierPool
+
+    with ClassifierPool(1) as pool:
+        assert next(pool.map([["咨询电费"]])).num_rows == 1
+        pool._procs[0].kill()  # the process dies (out of memory, killed by an operator …)
+        with pytest.raises(RuntimeError, match="a text classifier process stopped"):
+            list(pool.map([["咨询电费"]]))
