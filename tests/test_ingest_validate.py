@@ -267,3 +267,19 @@ def test_a_day_repeated_across_two_parquet_files_is_a_duplicate_of_the_first_fil
     assert [(s, line, r) for s, line, r, _ in rej] == [("日电量_b.parquet", 2, "duplicate"), ("日电量_b.parquet", 3, "out_of_range")]
     assert "日电量_a.parquet" in rej[0][3]
     assert c.sources["日电量_b.parquet"] == {"read": 2, "accepted": 0, "rejected": 2}
+
+
+def test_padded_cells_are_trimmed_of_spaces_tabs_line_breaks_and_full_width_spaces(tiny_exports: Path):
+    write_csv(tiny_exports / "缴费记录.csv", [
+        ["缴费流水号", "户号", "缴费时间", "缴费金额", "缴费渠道", "账期"],
+        ["P1", " 0012345678 ", "2025-12-01 10:00:00", "10", "微信", "202511"],          # ASCII spaces
+        ["P2", "\u30000012345678\u3000", "2025-12-02 10:00:00", "11", "\t支付宝 ", "202511"],  # full-width, tab
+        ["P3", "0012345678\r\n", "2025-12-03 10:00:00", "12", " \u3000营业厅", " 2025-11 "],  # line break
+        ["P4", "\u3000 \t", "2025-12-04 10:00:00", "13", "微信", "202511"],                # nothing but blanks
+    ])
+    con, counts, _, _ = _validate(tiny_exports)
+    rows = con.execute("SELECT payment_id, customer_id, channel, period FROM payments ORDER BY payment_id").fetchall()
+    assert [r[1] for r in rows] == ["0012345678"] * 3
+    assert [r[2] for r in rows] == ["微信", "支付宝", "营业厅"]
+    assert {r[3] for r in rows} == {date(2025, 11, 1)}
+    assert [(line, reason) for line, _, reason, _ in _rejects(con, "payments")] == [(5, "missing_value")]

@@ -65,7 +65,12 @@ _BLANKS = "' \t\r\n\u3000'"
 
 
 def _trimmed(expr: str) -> str:
-    return f"NULLIF(TRIM(CAST({expr} AS VARCHAR), {_BLANKS}), '')"
+    # TRIM with a character set costs about 2.5x the plain (spaces only) TRIM in DuckDB: 10 s instead
+    # of 4 s for four columns of 12M payments. Cells without a tab, line break or U+3000 anywhere
+    # can only carry spaces, so they take the plain TRIM; the result is the same either way.
+    v = f"CAST({expr} AS VARCHAR)"
+    odd = " OR ".join(f"strpos({v}, {c}) > 0" for c in ("chr(9)", "chr(10)", "chr(13)", "'\u3000'"))
+    return f"NULLIF(CASE WHEN {odd} THEN TRIM({v}, {_BLANKS}) ELSE TRIM({v}) END, '')"
 
 
 _FAMILIES = {
