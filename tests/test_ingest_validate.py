@@ -283,3 +283,25 @@ def test_padded_cells_are_trimmed_of_spaces_tabs_line_breaks_and_full_width_spac
     assert [r[2] for r in rows] == ["微信", "支付宝", "营业厅"]
     assert {r[3] for r in rows} == {date(2025, 11, 1)}
     assert [(line, reason) for line, _, reason, _ in _rejects(con, "payments")] == [(5, "missing_value")]
+
+
+@pytest.mark.parametrize(("order", "published"), [
+    # grouped by customer, in the export's own customer order: kept as exported (no sort)
+    ([("0012345679", 1), ("0012345679", 2), ("0012345678", 1), ("0012345678", 2)], ["0012345679"] * 2 + ["0012345678"] * 2),
+    # interleaved: sorted by 户号 so a portrait reads a few row groups
+    ([("0012345679", 1), ("0012345678", 1), ("0012345679", 2), ("0012345678", 2)], ["0012345678"] * 2 + ["0012345679"] * 2),
+])
+def test_usage_daily_keeps_grouped_exports_in_order_and_sorts_scattered_ones(tiny_exports: Path, tmp_path: Path,
+                                                                             order, published):
+    from pipeline.run import run_pipeline
+    from pipeline.store import snapshot
+
+    write_csv(tiny_exports / "日电量.csv", [["户号", "数据日期", "日电量"]]
+              + [[cid, f"2025-12-0{day}", "1"] for cid, day in order])
+    store = tmp_path / "store"
+    run_pipeline(settings_for(tiny_exports, store))
+    import duckdb
+
+    path = snapshot(store).table_path("usage_daily")
+    got = [r[0] for r in duckdb.connect().execute(f"SELECT customer_id FROM read_parquet('{path}')").fetchall()]
+    assert got == published
