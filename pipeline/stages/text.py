@@ -13,8 +13,10 @@ from pipeline.text.workers import ClassifierPool
 
 BATCH_ROWS = 50_000
 # Classifying is Python-bound (one core per process). Above this many contacts the batches go to a
-# pool of worker processes, one per core; below it, starting the workers costs more than it saves.
-PARALLEL_MIN_ROWS = 100_000
+# pool of worker processes, one per core; below it, starting the workers costs more than it saves
+# (80k contacts: 4.7 s in-process, 3.5 s with two workers).
+PARALLEL_MIN_ROWS = 40_000
+POOL_BATCH_ROWS = 8_000
 CONTACT_KEYS = ("ticket_id", "customer_id", "contacted_at", "business_type", "channel")
 FEATURES_SQL = Path(__file__).resolve().parents[1] / "sql" / "customer_text_features.sql"
 
@@ -47,10 +49,6 @@ def contact_text(con: duckdb.DuckDBPyConnection, workers: int | None = None, reu
         con.execute(f"INSERT INTO contact_text__staging SELECT {', '.join('c.' + k for k in CONTACT_KEYS)}, {signals} "
                     f"FROM contacts c JOIN {reused} r USING (ticket_id)")
         todo = f"(SELECT * FROM contacts ANTI JOIN {reused} USING (ticket_id))"
-    # A second cursor streams the contacts while the first one inserts the classified batches.
-    reader = con.cursor().sql(
-        f"SELECT {', '.join(CONTACT_KEYS)}, content FROM {todo} ORDER BY ticket_id"
-    ).to_arrow_reader(BATCH_ROWS)
     written = 0
 
     def insert(keys: pa.Table, signals: pa.Table) -> None:
@@ -63,7 +61,13 @@ def contact_text(con: duckdb.DuckDBPyConnection, workers: int | None = None, reu
 
     workers = workers if workers is not None else (os.cpu_count() or 1)
     total = con.execute(f"SELECT count(*) FROM {todo}").fetchall()[0][0]
-    if workers > 1 and total >= PARALLEL_MIN_ROWS:
+    pooled = workers > 1 and total >= PARALLEL_MIN_ROWS
+    # A second cursor streams the contacts while the first one inserts the classified batches.
+    # Smaller batches for the pool keep every worker busy to the end.
+    reader = con.cursor().sql(
+        f"SELECT {', '.join(CONTACT_KEYS)}, content FROM {todo} ORDER BY ticket_id"
+    ).to_arrow_reader(POOL_BATCH_ROWS if pooled else BATCH_ROWS)
+    if pooled:
         with ClassifierPool(workers) as pool:
             keys: list[pa.Table] = []
 

@@ -34,7 +34,7 @@ def test_worker_pool_gives_the_in_process_result(contacts_con, monkeypatch) -> N
     assert text_stage.contact_text(con, workers=1) == len(TEXTS)
     serial = con.execute("SELECT * FROM contact_text ORDER BY ticket_id").fetchall()
     monkeypatch.setattr(text_stage, "PARALLEL_MIN_ROWS", 100)
-    monkeypatch.setattr(text_stage, "BATCH_ROWS", 128)  # several batches over two workers, several in flight
+    monkeypatch.setattr(text_stage, "POOL_BATCH_ROWS", 128)  # several batches over two workers
     assert text_stage.contact_text(con, workers=2) == len(TEXTS)
     pooled = con.execute("SELECT * FROM contact_text ORDER BY ticket_id").fetchall()
     assert pooled == serial
