@@ -132,45 +132,19 @@ def validate_only(settings: Settings, progress: Progress | None = None) -> RunRe
     return RunResult("validate", settings, counts, timings, problems.warnings, problems, staged)
 
 
-def _usage_key() -> str:
+def _published_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, str]:
+    tables = {name: f'SELECT * FROM "{name}"' for name in PUBLISHED_CANONICAL}
+    window_start = f"DATE '{settings.as_of.isoformat()}' - INTERVAL 400 DAY"
+    # Clustered by 户号 so a portrait's lookup reads a few row groups; readers order by date.
+    # Exports usually come grouped by 户号 already; then the export order is kept and the sort
+    # (a third of the publish time at scale) is skipped.
     # 户号 are exactly ten digits (the contract's pattern), so sorting them as BIGINT gives the same
     # order as text, about a quarter faster.
     numeric = TABLES["customers"].column("customer_id").pattern == "[0-9]{10}"
-    return "CAST(customer_id AS BIGINT)" if numeric else "customer_id"
-
-
-def _usage_window(settings: Settings) -> str:
-    as_of = f"DATE '{settings.as_of.isoformat()}'"
-    return f"reading_date > {as_of} - INTERVAL 400 DAY AND reading_date <= {as_of}"
-
-
-def _usage_part_writer(con: duckdb.DuckDBPyConnection, settings: Settings, scratch: Path, parts: list[Path]):
-    """Return a callback that writes one bucket of readings, sorted by 户号, for `usage_daily`."""
-    folder = scratch / "usage_daily_parts"
-
-    def write(con: duckdb.DuckDBPyConnection, part: int) -> None:
-        folder.mkdir(exist_ok=True)
-        path = folder / f"part-{part:04d}.parquet"
-        con.execute(f"COPY (SELECT * FROM _gp_readings_part WHERE {_usage_window(settings)} ORDER BY {_usage_key()}) "
-                    f"TO '{str(path).replace(chr(39), chr(39) * 2)}' (FORMAT parquet, COMPRESSION zstd)")
-        parts.append(path)
-
-    return write
-
-
-def _published_tables(con: duckdb.DuckDBPyConnection, settings: Settings,
-                      usage_parts: list[Path] | None = None) -> dict[str, str]:
-    tables = {name: f'SELECT * FROM "{name}"' for name in PUBLISHED_CANONICAL}
-    # Clustered by 户号 so a portrait's lookup reads a few row groups; readers order by date.
-    # Exports usually come grouped by 户号 already; then the export order is kept and the sort
-    # (a third of the publish time at scale) is skipped. Buckets sorted during the feature passes
-    # are concatenated in order: every customer's rows are still contiguous.
-    if usage_parts:
-        files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in usage_parts)
-        tables["usage_daily"] = f"SELECT * FROM read_parquet([{files}])"
-    else:
-        order = "" if _readings_clustered(con) else f" ORDER BY {_usage_key()}"
-        tables["usage_daily"] = f"SELECT * FROM readings WHERE {_usage_window(settings)}{order}"
+    key = "CAST(customer_id AS BIGINT)" if numeric else "customer_id"
+    order = "" if _readings_clustered(con) else f" ORDER BY {key}"
+    tables["usage_daily"] = (f"SELECT * FROM readings WHERE reading_date > {window_start} "
+                             f"AND reading_date <= DATE '{settings.as_of.isoformat()}'{order}")
     tables["features"] = "SELECT * FROM features"
     tables["rejects"] = "SELECT * FROM rejects ORDER BY table_name, source, line"
     optional = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -262,12 +236,7 @@ def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work
             reuse = reusable_contact_text(base) if base is not None else None
             rows["contact_text"] = contact_text(con, settings.duckdb.threads or None, reuse)
         with _timed(timings, "features", progress):
-            usage_parts: list[Path] = []
-            # Scattered readings must be sorted by 户号 for publishing. When the feature models read
-            # them in buckets of customers, each bucket is sorted and written while it is in memory,
-            # instead of one sort of the whole year at publish (365M rows at 1M customers).
-            keep = None if _readings_clustered(con) else _usage_part_writer(con, settings, scratch, usage_parts)
-            rows.update(build_features(con, settings.as_of, settings.params, on_readings_part=keep))
+            rows.update(build_features(con, settings.as_of, settings.params))
         published: dict[str, int] = {}
         if importlib.util.find_spec("pipeline.stages.tags"):
             with _timed(timings, "tags", progress):
@@ -288,7 +257,7 @@ def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work
         manifest = _manifest(run_id, settings, "published", started, timings, counts, staged, warnings,
                              mapping_sources, rows=rows, base=base)
         with _timed(timings, "publish", progress):
-            tables = {**_published_tables(con, settings, usage_parts), **{t: f'SELECT * FROM "{t}"' for t in published}}
+            tables = {**_published_tables(con, settings), **{t: f'SELECT * FROM "{t}"' for t in published}}
             snap = publish_snapshot(con, store, settings.as_of, run_id, tables, manifest)
         manifest = _manifest(run_id, settings, "published", started, timings, counts, staged, warnings,
                              mapping_sources, rows=rows, base=base)

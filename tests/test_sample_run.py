@@ -86,34 +86,3 @@ def test_a_hand_broken_copy_of_the_sample_loses_no_row(tmp_path):
     assert ("客户档案.csv", 11, "unknown_value") in rejects
     assert ("电费账单.csv", 21, "bad_date") in rejects
     assert counts["customers"].accepted == 1999 and counts["customers"].read == 2001
-
-
-def test_usage_daily_written_per_bucket_in_feature_passes_equals_the_one_sort(sample_store, tmp_path, monkeypatch):
-    """With readings read in buckets of customers (as at 1M), usage_daily is written bucket by bucket."""
-    import duckdb
-
-    from pipeline.run import run_pipeline
-    from pipeline.stages import features as features_stage
-    from pipeline.store import snapshot
-    from tests.conftest import SAMPLE, settings_for
-
-    monkeypatch.setattr(features_stage, "CUSTOMERS_PER_PASS", 500)  # 2,000 customers -> 4 buckets
-    store = tmp_path / "store"
-    run_pipeline(settings_for(SAMPLE / "exports", store))
-    con = duckdb.connect()
-    bucketed = str(snapshot(store).table_path("usage_daily"))
-    one_sort = str(snapshot(sample_store).table_path("usage_daily"))
-    # the same rows
-    assert con.execute(f"SELECT count(*) FROM read_parquet('{bucketed}')").fetchone()[0] > 700_000
-    differ = con.execute(f"SELECT count(*) FROM ((SELECT * FROM read_parquet('{bucketed}') EXCEPT ALL "
-                         f"SELECT * FROM read_parquet('{one_sort}')) UNION ALL (SELECT * FROM read_parquet('{one_sort}') "
-                         f"EXCEPT ALL SELECT * FROM read_parquet('{bucketed}')))").fetchone()[0]
-    assert differ == 0
-    # every customer's rows contiguous, and sorted by 户号 within each of the 4 buckets
-    runs = con.execute(f"""SELECT count(*) FILTER (WHERE customer_id <> prev), count(DISTINCT customer_id),
-                                  count(*) FILTER (WHERE customer_id < prev)
-                           FROM (SELECT customer_id, lag(customer_id) OVER (ORDER BY i) AS prev
-                                 FROM (SELECT customer_id, row_number() OVER () AS i FROM read_parquet('{bucketed}')))""").fetchone()
-    changes, customers, descents = runs
-    assert changes == customers - 1
-    assert descents == 3

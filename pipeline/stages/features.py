@@ -6,7 +6,6 @@ from dataclasses import dataclass, fields
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 
@@ -124,14 +123,8 @@ _FROM_READINGS = re.compile(r"\bFROM\s+readings\b", re.IGNORECASE)
 
 
 def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
-                   folder: Path = SQL_DIR, customers_per_pass: int | None = None,
-                   on_readings_part: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None) -> dict[str, int]:
-    """Create every model's table and the wide `features` table; return rows per table.
-
-    When the readings are read in passes, `on_readings_part(con, part)` is called with each bucket in
-    the temp table `_gp_readings_part` (the run writes `usage_daily` from it while it is in memory).
-    """
-    customers_per_pass = customers_per_pass or CUSTOMERS_PER_PASS
+                   folder: Path = SQL_DIR, customers_per_pass: int = CUSTOMERS_PER_PASS) -> dict[str, int]:
+    """Create every model's table and the wide `features` table; return rows per table."""
     values = param_values(as_of, params)
     rows: dict[str, int] = {}
     existing = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -155,8 +148,6 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
         for part in range(passes):
             con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_readings_part AS SELECT * FROM readings "
                         f"WHERE hash(customer_id) % {passes} = {part}")
-            if on_readings_part is not None:
-                on_readings_part(con, part)
             for model, sql in by_part:
                 body = _FROM_READINGS.sub("FROM _gp_readings_part", sql)
                 con.execute(f'CREATE OR REPLACE TABLE "{model.name}" AS {body}' if part == 0
