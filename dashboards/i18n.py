@@ -34,7 +34,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "complaints": ("投诉", "Complaints"), "dissatisfied": ("不满意", "Dissatisfied"), "overdue": ("超时", "Overdue"),
     "worst_sentiment": ("最差情绪", "Worst sentiment"), "ticket_id": ("工单号", "Ticket"),
     "run_id": ("运行编号", "Run id"), "started_at": ("开始时间", "Started"), "finished_at": ("结束时间", "Finished"),
-    "total_seconds": ("耗时(秒)", "Seconds"), "code_version": ("代码版本", "Code version"), "read": ("读取", "Read"),
+    "total_seconds": ("耗时(秒)", "Seconds"), "code_version": ("代码版本", "Code version"),
+    "base_as_of": ("增量基于", "Incremental from"), "read": ("读取", "Read"),
     "accepted": ("接收", "Accepted"), "rejected": ("拒收", "Rejected"), "warnings": ("警告", "Warnings"),
     "error": ("错误", "Error"), "table_name": ("表", "Table"), "reason": ("原因", "Reason"), "rows": ("行数", "Rows"),
     "source": ("来源文件", "Source"), "line": ("行号", "Line"), "column_name": ("列", "Column"),
@@ -255,7 +256,7 @@ EN.update({
     # runs
     "只有数据分析员和系统管理员可以查看运行记录。": "Runs are for analysts and admins only.",
     "还没有运行记录。": "No runs yet.", "运行次数": "Runs", "失败": "Failed", "当前数据日期": "Current as-of",
-    "当前运行": "Current run", "查看运行": "Run", "状态": "status", "耗时(秒)": "seconds", "代码版本": "code",
+    "当前运行": "Current run", "查看运行": "Run", "状态": "status", "耗时(秒)": "seconds", "代码版本": "code", "增量，基于快照": "incremental, from snapshot",
     "各表接收 / 拒收行数": "Rows accepted / rejected per table", "接收": "Accepted", "拒收": "Rejected", "表": "Table",
     "行数": "Rows", "各阶段耗时": "Time per stage", "阶段": "Stage", "秒": "Seconds",
     "拒收原因（当前快照）": "Reject reasons (current snapshot)", "拒收原因排行": "Top reject reasons", "表 · 原因": "Table · reason",

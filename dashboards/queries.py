@@ -1090,6 +1090,7 @@ def runs(store: PortraitStore, viewer: Viewer) -> pd.DataFrame:
         rows.append({"run_id": m.get("run_id", p.stem), "as_of": m.get("as_of"), "status": m.get("status"),
                      "started_at": m.get("started_at"), "finished_at": m.get("finished_at"),
                      "total_seconds": m.get("total_seconds"), "code_version": m.get("code_version"),
+                     "base_as_of": (m.get("incremental") or {}).get("base_as_of"),
                      "read": sum(int(c.get("read") or 0) for c in counts.values()),
                      "rejected": sum(int(c.get("rejected") or 0) for c in counts.values()),
                      "warnings": len(m.get("warnings") or []), "error": m.get("error")})

@@ -259,6 +259,7 @@ class PortraitStore:
                 "current": m.get("run_id", p.stem) in current, "started_at": m.get("started_at"),
                 "finished_at": m.get("finished_at"), "total_seconds": m.get("total_seconds"),
                 "code_version": m.get("code_version"), "engine": m.get("engine"),
+                "base_as_of": _maybe_date((m.get("incremental") or {}).get("base_as_of")),
                 "rows_read": sum(int(c.get("read") or 0) for c in counts.values()),
                 "rows_accepted": sum(int(c.get("accepted") or 0) for c in counts.values()),
                 "rows_rejected": sum(int(c.get("rejected") or 0) for c in counts.values()),
@@ -464,7 +465,7 @@ class PortraitStore:
 
 _RUN_COLUMNS = {"run_id": "string", "as_of": "object", "status": "string", "current": "bool",
                 "started_at": "datetime64[ns]", "finished_at": "datetime64[ns]", "total_seconds": "float64",
-                "code_version": "string", "engine": "string", "rows_read": "int64", "rows_accepted": "int64",
+                "code_version": "string", "engine": "string", "base_as_of": "object", "rows_read": "int64", "rows_accepted": "int64",
                 "rows_rejected": "int64", "warnings": "int64", "error": "string", "snapshot": "string"}
 
 

@@ -86,6 +86,12 @@ def test_incremental_run_reads_only_the_new_exports_and_reuses_the_base(stores) 
     assert "snapshot 2025-11-30/applications.parquet" in msg
     # Only December's contacts were classified; the rest came from the base snapshot's contact_text.
     assert inc_dec.rows["contact_text"] == full_dec.rows["contact_text"]
+    # The runs list (API and dashboard) says which run was incremental, and from which snapshot.
+    from pipeline.api import open_store
+
+    with open_store(inc) as store:
+        runs = store.runs().df()
+    assert [str(d)[:10] for d in runs["base_as_of"].dropna()] == [NOV.isoformat()] and runs["base_as_of"].isna().sum() == 1
 
 
 def test_incremental_needs_an_earlier_snapshot(tmp_path) -> None:

@@ -33,7 +33,8 @@ m = ctx.q("run_manifest", run_id)
 if not m:
     st.stop()
 st.markdown(f"**{run_id}** · {t('状态')}：**{m.get('status')}** · {t('数据日期')} {m.get('as_of')} · "
-            f"{t('耗时(秒)')} {m.get('total_seconds')} · {t('代码版本')} {m.get('code_version')}")
+            f"{t('耗时(秒)')} {m.get('total_seconds')} · {t('代码版本')} {m.get('code_version')}"
+            + (f" · {t('增量，基于快照')} {m['incremental'].get('base_as_of')}" if m.get("incremental") else ""))
 if m.get("error"):
     st.error(m["error"])
 
