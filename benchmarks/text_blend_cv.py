@@ -32,10 +32,6 @@ ORIGINAL_DEV_ROWS = 1051  # dev.csv's first rows, the set before the hand-writte
 N_MOTIVES = len(MOTIVES)
 
 
-def _folds(n: int, seed: int = 0) -> list[list[int]]:
-    return fit.dev_folds(n, seed)
-
-
 def _figures(want_s: list[str], sentiment: list[str], want: np.ndarray, raised: np.ndarray) -> dict[str, float]:
     figures = {
         "sentiment_macro_f1": f1_score(want_s, sentiment, average="macro") if sentiment else float("nan"),
@@ -70,7 +66,7 @@ def _strict_nested(train: list[dict[str, str]], dev: list[dict[str, str]], seed:
     `outer_p` are seed's out-of-fold flag probabilities (each fold's model fitted on train plus the other folds).
     """
     truth = fit.flag_truth(dev)
-    outer = _folds(len(dev), seed)
+    outer = fit.dev_folds(len(dev), seed)
     raised = np.zeros_like(truth)
     for k, held in enumerate(outer):
         rest = [i for f, fold in enumerate(outer) if f != k for i in fold]
@@ -109,7 +105,7 @@ def threshold_report(strict_nested: bool = False) -> None:
         results["default"][s] = (oof[s] >= default).astype(int)
         results["tuned in-sample"][s] = (oof[s] >= _vector(chosen)).astype(int)
         nested = np.zeros_like(truth)
-        folds = _folds(len(dev), s)
+        folds = fit.dev_folds(len(dev), s)
         for k, held in enumerate(folds):
             rest = [i for f, fold in enumerate(folds) if f != k for i in fold]
             picked = fit.choose_thresholds([oof[t][rest] for t in seeds], truth[rest])

@@ -135,10 +135,11 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
     built: list[FeatureModel] = []
     ready: list[tuple[FeatureModel, str]] = []
     for model in feature_models(folder):
-        missing = [d for d in model.depends if d not in existing and d not in {m.name for m, _ in ready}]
+        missing = [d for d in model.depends if d not in existing and d not in rows]
         if missing:  # e.g. the text stage did not run: the model's features are simply absent
             continue
         ready.append((model, render_sql(model.sql, values, str(model.path))))
+        rows[model.name] = 0  # built below
     by_part = [(m, sql) for m, sql in ready  # models over the readings alone (not over other models)
                if passes > 1 and m.grain == "customer_id" and _FROM_READINGS.search(sql)
                and all(d in existing for d in m.depends)]
@@ -153,8 +154,9 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
                 con.execute(f'CREATE OR REPLACE TABLE "{model.name}" AS {body}' if part == 0
                             else f'INSERT INTO "{model.name}" {body}')
         con.execute("DROP TABLE _gp_readings_part")
+    in_parts = {m.name for m, _ in by_part}
     for model, sql in ready:
-        if all(model is not m for m, _ in by_part):
+        if model.name not in in_parts:
             con.execute(f'CREATE OR REPLACE TABLE "{model.name}" AS {sql}')
         rows[model.name] = con.execute(f'SELECT count(*) FROM "{model.name}"').fetchone()[0]
         built.append(model)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 
@@ -49,16 +50,6 @@ def contact_text(con: duckdb.DuckDBPyConnection, workers: int | None = None, reu
         con.execute(f"INSERT INTO contact_text__staging SELECT {', '.join('c.' + k for k in CONTACT_KEYS)}, {signals} "
                     f"FROM contacts c JOIN {reused} r USING (ticket_id)")
         todo = f"(SELECT * FROM contacts ANTI JOIN {reused} USING (ticket_id))"
-    written = 0
-
-    def insert(keys: pa.Table, signals: pa.Table) -> None:
-        classified = pa.Table.from_arrays(
-            [*keys.columns, *signals.columns], names=[*keys.column_names, *signals.column_names]
-        )
-        con.register("_contact_text_batch", classified)
-        con.execute("INSERT INTO contact_text__staging SELECT * FROM _contact_text_batch")
-        con.unregister("_contact_text_batch")
-
     workers = workers if workers is not None else (os.cpu_count() or 1)
     total = con.execute(f"SELECT count(*) FROM {todo}").fetchall()[0][0]
     pooled = workers > 1 and total >= PARALLEL_MIN_ROWS
@@ -67,26 +58,22 @@ def contact_text(con: duckdb.DuckDBPyConnection, workers: int | None = None, reu
     reader = con.cursor().sql(
         f"SELECT {', '.join(CONTACT_KEYS)}, content FROM {todo} ORDER BY ticket_id"
     ).to_arrow_reader(POOL_BATCH_ROWS if pooled else BATCH_ROWS)
-    if pooled:
-        with ClassifierPool(workers) as pool:
-            keys: list[pa.Table] = []
+    keys: list[pa.Table] = []  # the key columns of the batches handed out, oldest first
 
-            def texts():
-                for batch in reader:
-                    keys.append(pa.Table.from_batches([batch]).drop_columns(["content"]))
-                    yield batch.column("content").to_pylist()
-
-            for signals in pool.map(texts()):
-                batch_keys = keys.pop(0)
-                insert(batch_keys, signals)
-                written += batch_keys.num_rows
-    else:
+    def texts():
         for batch in reader:
-            keys = pa.Table.from_batches([batch]).drop_columns(["content"])
-            insert(keys, classify_texts(batch.column("content").to_pylist()))
-            written += batch.num_rows
-    if reuse is not None:
-        written = con.execute("SELECT count(*) FROM contact_text__staging").fetchall()[0][0]
+            keys.append(pa.Table.from_batches([batch]).drop_columns(["content"]))
+            yield batch.column("content").to_pylist()
+
+    with ClassifierPool(workers) if pooled else nullcontext() as pool:
+        for signals in (pool.map(texts()) if pooled else map(classify_texts, texts())):
+            batch_keys = keys.pop(0)
+            classified = pa.Table.from_arrays([*batch_keys.columns, *signals.columns],
+                                              names=[*batch_keys.column_names, *signals.column_names])
+            con.register("_contact_text_batch", classified)
+            con.execute("INSERT INTO contact_text__staging SELECT * FROM _contact_text_batch")
+            con.unregister("_contact_text_batch")
+    written = con.execute("SELECT count(*) FROM contact_text__staging").fetchall()[0][0]
     con.execute("DROP TABLE IF EXISTS contact_text")
     con.execute("ALTER TABLE contact_text__staging RENAME TO contact_text")
     return written

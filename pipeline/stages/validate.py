@@ -291,7 +291,7 @@ def validate_sources(
         # Parquet-backed sources (Parquet files, database extracts, staged Excel) are cheap to read
         # again, so their checked rows stay a view: copying a year of daily readings costs more than
         # every later read of the view. CSV is parsed once, into a table. Either way the cross-row
-        # checks store only the rows they reject (`_lazy_checks`): no UPDATE of a large table.
+        # checks store only the rows they reject (`_cross_row_checks`): no UPDATE of a large table.
         lazy = bool(sources) and all(s.format in LAZY_FORMATS for s in sources)
         if sources:
             union = " UNION ALL ".join(_source_sql(s, mapping, as_of) for s in sources)
@@ -300,7 +300,7 @@ def validate_sources(
             cols = ", ".join(f"CAST(NULL AS {c.type}) AS {_q(c.name)}" for c in table.columns)
             con.execute(f"CREATE TABLE _gp_base_{name} AS SELECT 0 AS _gp_src, 0::BIGINT AS _gp_idx, "
                         f"NULL::VARCHAR AS _gp_day, {cols}, NULL::VARCHAR AS _gp_reason LIMIT 0")
-        _lazy_checks(con, table, name, labels)
+        _cross_row_checks(con, table, name, labels)
         cols = ", ".join(_q(c.name) for c in table.columns)
         # The canonical table is a view over the checked rows: copying a 365M-row table just to
         # drop a few rejects would cost more than filtering them out on each read.
@@ -328,8 +328,9 @@ def _fk_reason_sql(table: Table, rel: str) -> str:
             f"''' is not in 客户档案 — check that the customer export is complete, or that this row belongs to this utility') END")
 
 
-def _lazy_checks(con: duckdb.DuckDBPyConnection, table: Table, name: str, labels: dict[int, str]) -> None:
-    """Find the rows of a view-backed table that cross-row checks reject; define `_gp_chk_<name>`.
+def _cross_row_checks(con: duckdb.DuckDBPyConnection, table: Table, name: str, labels: dict[int, str]) -> None:
+    """Find the rows of `_gp_base_<name>` (a view over Parquet-backed sources, or the parsed CSV table)
+    that cross-row checks reject; define `_gp_chk_<name>`.
 
     The rejected rows go to `_gp_exc_<name>` (source, row, day, reason). One aggregate per
     customer finds both the 户号 missing from 客户档案 and the customers with a repeated day; only
