@@ -244,7 +244,7 @@ def main() -> None:
         marker.write_text(json.dumps({"scale": args.scale, "customers": args.scale * BLOCK, "build_seconds": round(built, 1)}))
         print(f"built in {built:.0f}s", flush=True)
     info = json.loads(marker.read_text())
-    size = sum(p.stat().st_size for p in args.store.rglob("*.parquet")) / 1e9
+    size = sum(p.stat().st_size for p in args.store.rglob("*.parquet") if p.is_file()) / 1e9
     print(f"store: {args.store} · {info['customers']:,} customers · {size:.1f} GB of Parquet "
           f"(built in {info['build_seconds']:.0f}s)")
     rows = time_queries(args.store, args.runs, args.customers)

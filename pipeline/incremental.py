@@ -63,14 +63,19 @@ def with_base_sources(settings: Settings, base: Snapshot) -> Settings:
 def label_base_sources(staged: list[StagedSource], base: Snapshot) -> list[StagedSource]:
     """Return the staged sources with the base's labelled as snapshot files, and its customers dropped
     when the new exports bring their own 客户档案 (master data replaces, it does not accumulate)."""
-    base_paths = {str(base.table_path(name)) for name in BASE_TABLES.values()}
-    new_customers = any(s.table == "customers" and s.info.get("path") not in base_paths for s in staged)
+    base_paths = {base.table_path(name) for name in BASE_TABLES.values()}
+
+    def in_base(s: StagedSource) -> bool:  # a table's file, or a part of a table stored as a folder
+        path = s.info.get("path")
+        return path is not None and (Path(path) in base_paths or Path(path).parent in base_paths)
+
+    new_customers = any(s.table == "customers" and not in_base(s) for s in staged)
     out = []
     for s in staged:
-        if s.info.get("path") in base_paths:
+        if in_base(s):
             if s.table == "customers" and new_customers:
                 continue
-            s = replace(s, label=f"snapshot {base.as_of.isoformat()}/{Path(s.info['path']).name}",
+            s = replace(s, label=f"snapshot {base.as_of.isoformat()}/{Path(s.info['path']).relative_to(base.path)}",
                         info={**s.info, "base_snapshot": base.as_of.isoformat()})
         out.append(s)
     return out

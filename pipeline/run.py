@@ -24,8 +24,9 @@ from pipeline.engine import connect
 from pipeline.errors import IngestError, PortraitError
 from pipeline.settings import Settings
 from pipeline.sources.mapping import describe_mapping, load_mapping
-from pipeline.stages.features import build_features
+from pipeline.stages.features import CUSTOMERS_PER_PASS, build_features
 from pipeline.stages.ingest import IngestProblems, StagedSource, ingest_sources
+from pipeline.stages.usage_daily import write_usage_daily
 from pipeline.stages.validate import TableCounts, validate_sources
 from pipeline.incremental import (
     base_snapshot,
@@ -39,7 +40,7 @@ from pipeline.store import Snapshot, publish_snapshot, work_dir, write_run_manif
 log = logging.getLogger("portrait")
 Progress = Callable[[str], None]
 
-# Canonical tables published as they are; readings are published as `usage_daily`.
+# Canonical tables published as they are; readings are published as `usage_daily` (stages/usage_daily.py).
 PUBLISHED_CANONICAL = ("customers", "bills", "payments", "contacts", "outages", "applications")
 
 
@@ -134,17 +135,6 @@ def validate_only(settings: Settings, progress: Progress | None = None) -> RunRe
 
 def _published_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, str]:
     tables = {name: f'SELECT * FROM "{name}"' for name in PUBLISHED_CANONICAL}
-    window_start = f"DATE '{settings.as_of.isoformat()}' - INTERVAL 400 DAY"
-    # Clustered by 户号 so a portrait's lookup reads a few row groups; readers order by date.
-    # Exports usually come grouped by 户号 already; then the export order is kept and the sort
-    # (a third of the publish time at scale) is skipped.
-    # 户号 are exactly ten digits (the contract's pattern), so sorting them as BIGINT gives the same
-    # order as text, about a quarter faster.
-    numeric = TABLES["customers"].column("customer_id").pattern == "[0-9]{10}"
-    key = "CAST(customer_id AS BIGINT)" if numeric else "customer_id"
-    order = "" if _readings_clustered(con) else f" ORDER BY {key}"
-    tables["usage_daily"] = (f"SELECT * FROM readings WHERE reading_date > {window_start} "
-                             f"AND reading_date <= DATE '{settings.as_of.isoformat()}'{order}")
     tables["features"] = "SELECT * FROM features"
     tables["rejects"] = "SELECT * FROM rejects ORDER BY table_name, source, line"
     optional = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -152,12 +142,6 @@ def _published_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dic
         if extra in optional:
             tables[extra] = f'SELECT * FROM "{extra}"'
     return tables
-
-
-def _readings_clustered(con: duckdb.DuckDBPyConnection) -> bool:
-    """Return True when every customer's readings sit in one unbroken run of rows in one source."""
-    # Counted by validation's per-customer pass over the readings (validate._cross_row_checks).
-    return con.execute("SELECT customers FROM _gp_scattered_readings").fetchone()[0] == 0
 
 
 def _previous_snapshot(store: Path, settings: Settings) -> duckdb.DuckDBPyConnection | None:
@@ -230,8 +214,11 @@ def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work
 
             reuse = reusable_contact_text(base) if base is not None else None
             rows["contact_text"] = contact_text(con, settings.duckdb.threads or None, reuse)
+        with _timed(timings, "usage_daily", progress):
+            usage = write_usage_daily(con, settings.as_of, scratch / "usage_daily.parquet")
         with _timed(timings, "features", progress):
-            rows.update(build_features(con, settings.as_of, settings.params))
+            rows.update(build_features(con, settings.as_of, settings.params,
+                                       readings_passes=usage.passes(CUSTOMERS_PER_PASS)))
         published: dict[str, int] = {}
         if importlib.util.find_spec("pipeline.stages.tags"):
             with _timed(timings, "tags", progress):
@@ -253,7 +240,8 @@ def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work
                              mapping_sources, rows=rows, base=base)
         with _timed(timings, "publish", progress):
             tables = {**_published_tables(con, settings), **{t: f'SELECT * FROM "{t}"' for t in published}}
-            snap = publish_snapshot(con, store, settings.as_of, run_id, tables, manifest)
+            snap = publish_snapshot(con, store, settings.as_of, run_id, tables, manifest,
+                                    folders={"usage_daily": usage.folder})
         manifest = _manifest(run_id, settings, "published", started, timings, counts, staged, warnings,
                              mapping_sources, rows=rows, base=base)
         manifest["snapshot"] = str(snap.relative_to(store))

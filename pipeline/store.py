@@ -102,8 +102,12 @@ def write_run_manifest(store: Path, manifest: dict) -> Path:
 
 
 def publish_snapshot(con: duckdb.DuckDBPyConnection, store: Path, as_of: date, run_id: str,
-                     tables: dict[str, str], manifest: dict) -> Path:
-    """Write `tables` (name -> SQL query) as the as-of snapshot and switch the pointer; return its folder."""
+                     tables: dict[str, str], manifest: dict, folders: dict[str, Path] | None = None) -> Path:
+    """Write `tables` (name -> SQL query) as the as-of snapshot and switch the pointer; return its folder.
+
+    `folders` (name -> a folder of Parquet parts already written inside the store, such as
+    usage_daily) are moved in as `<name>.parquet/`: every reader takes a folder as one table.
+    """
     store = Path(store)
     day_dir = store / "snapshots" / as_of.isoformat()
     day_dir.mkdir(parents=True, exist_ok=True)
@@ -117,11 +121,16 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, store: Path, as_of: date, r
             start = time.perf_counter()
             con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)")
             log.debug("published %s in %.2fs", name, time.perf_counter() - start)
-        manifest = {**manifest, "tables": sorted(tables)}
+        for name, folder in (folders or {}).items():
+            shutil.move(str(folder), tmp / f"{name}.parquet")  # a rename: the run's work folder is in the store
+        manifest = {**manifest, "tables": sorted({*tables, *(folders or {})})}
         write_json_atomic(tmp / "manifest.json", manifest)
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
+        for f in [*tmp.iterdir(), *(p for d in tmp.iterdir() if d.is_dir() for p in d.iterdir())]:
+            if f.is_file():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+            else:
+                _fsync_dir(f)
         final = day_dir / run_id
         os.rename(tmp, final)
         _fsync_dir(day_dir)

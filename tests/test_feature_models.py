@@ -249,8 +249,10 @@ def test_tags_whose_features_were_not_built_are_missing_for_everyone(con, catalo
     assert q.fetchone() == (1, 0.0)
 
 
-def test_reading_models_in_customer_passes_equal_one_pass(con):
-    """Large runs evaluate the reading models in hash buckets of 户号; the features must not change."""
+def test_reading_models_in_customer_passes_equal_one_pass(con, tmp_path):
+    """Runs evaluate the reading models over groups of usage_daily's 户号 ranges; the features must not change."""
+    from pipeline.stages.usage_daily import write_usage_daily
+
     for k in range(12):
         cid = f"00{12345600 + k:08d}"
         add_customer(con, cid)
@@ -259,6 +261,8 @@ def test_reading_models_in_customer_passes_equal_one_pass(con):
     contact_text(con)
     build_features(con, AS_OF, Params())
     one = _rows(con, "features")
-    build_features(con, AS_OF, Params(), customers_per_pass=4)  # 12 customers → 3 passes
+    usage = write_usage_daily(con, AS_OF, tmp_path / "usage_daily.parquet", customers_per_file=2)
+    assert len(usage.parts) == 6 and usage.passes(4) == [[f for p in usage.parts[i:i + 2] for f in p] for i in (0, 2, 4)]
+    build_features(con, AS_OF, Params(), readings_passes=usage.passes(4))  # 12 customers → 3 passes
     assert _rows(con, "features") == one
     assert len(one) == 12 and all(r["kwh_12m"] > 0 and r["kwh_daily_p10_12m"] is not None for r in one.values())

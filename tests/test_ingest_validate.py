@@ -285,23 +285,33 @@ def test_padded_cells_are_trimmed_of_spaces_tabs_line_breaks_and_full_width_spac
     assert [(line, reason) for line, _, reason, _ in _rejects(con, "payments")] == [(5, "missing_value")]
 
 
-@pytest.mark.parametrize(("order", "published"), [
-    # grouped by customer, in the export's own customer order: kept as exported (no sort)
-    ([("0012345679", 1), ("0012345679", 2), ("0012345678", 1), ("0012345678", 2)], ["0012345679"] * 2 + ["0012345678"] * 2),
-    # interleaved: sorted by 户号 so a portrait reads a few row groups
-    ([("0012345679", 1), ("0012345678", 1), ("0012345679", 2), ("0012345678", 2)], ["0012345678"] * 2 + ["0012345679"] * 2),
-])
-def test_usage_daily_keeps_grouped_exports_in_order_and_sorts_scattered_ones(tiny_exports: Path, tmp_path: Path,
-                                                                             order, published):
-    from pipeline.run import run_pipeline
-    from pipeline.store import snapshot
-
-    write_csv(tiny_exports / "日电量.csv", [["户号", "数据日期", "日电量"]]
-              + [[cid, f"2025-12-0{day}", "1"] for cid, day in order])
-    store = tmp_path / "store"
-    run_pipeline(settings_for(tiny_exports, store))
+def test_usage_daily_parts_hold_disjoint_customer_ranges(tiny_exports: Path, tmp_path: Path):
+    """usage_daily is written once as parts of 户号 ranges: every window reading in exactly one part, no
+    customer in two parts, parts in 户号 order, and the folder reads as one table."""
     import duckdb
 
-    path = snapshot(store).table_path("usage_daily")
-    got = [r[0] for r in duckdb.connect().execute(f"SELECT customer_id FROM read_parquet('{path}')").fetchall()]
-    assert got == published
+    from pipeline.run import run_pipeline
+    from pipeline.stages.usage_daily import part_expr, write_usage_daily
+    from pipeline.store import snapshot
+
+    rows = customer_rows(7)
+    write_csv(tiny_exports / "客户档案.csv", rows)
+    ids = sorted(r[0] for r in rows[1:])
+    # interleaved by day, as a metering system exports; one reading falls before the 400-day window
+    rows = [[c, f"2025-12-0{day}", str(day + i)] for day in (1, 2, 3) for i, c in enumerate(reversed(ids))]
+    write_csv(tiny_exports / "日电量.csv", [["户号", "数据日期", "日电量"]] + rows + [[ids[0], "2024-11-01", "9"]])
+    settings = settings_for(tiny_exports, tmp_path / "store")
+    result = run_pipeline(settings, keep_work=True)
+    con = duckdb.connect(str(result.snapshot.parent.parent.parent / ".work" / result.run_id / "work.duckdb"))
+    usage = write_usage_daily(con, settings.as_of, tmp_path / "usage_daily.parquet", customers_per_file=2)
+    assert len(usage.parts) == 4 and all(len(p) == 1 for p in usage.parts)
+    per_part = [sorted({r[0] for r in con.execute(f"SELECT customer_id FROM read_parquet('{p[0]}')").fetchall()})
+                for p in usage.parts]
+    assert per_part == [ids[0:2], ids[2:4], ids[4:6], ids[6:7]]
+    assert usage.passes(4) == [[usage.parts[0][0], usage.parts[1][0]], [usage.parts[2][0], usage.parts[3][0]]]
+    assert part_expr(["b", "d", "f"], "x").count("CASE") == 3  # a tree: log2 comparisons a row, not one per bound
+    # the published folder is one table: 21 readings in the window, the 2024 one not
+    path = snapshot(tmp_path / "store").table_path("usage_daily")
+    assert path.is_dir()
+    got = duckdb.connect().execute(f"SELECT count(*), sum(kwh), min(reading_date) FROM read_parquet('{path}')").fetchone()
+    assert got[0] == 21 and got[1] == sum(day + i for day in (1, 2, 3) for i in range(7)) and str(got[2]) == "2025-12-01"

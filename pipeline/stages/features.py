@@ -114,24 +114,26 @@ def render_sql(sql: str, values: dict[str, object], where: str) -> str:
 
 
 # Exact per-customer quantiles and windows over a year of daily readings hold every value of a
-# group in memory, and DuckDB cannot spill them. Above this many customers, the models that read
-# `readings` run in passes over disjoint hash buckets of 户号 (same rows, bounded memory). At 1M
-# customers (365M readings) a bucket of 125k customers is a 2.5 GB temp table and the three reading
-# models peak near 5 GB on it; 250k per pass spilled tens of GB of temp files.
+# group in memory, and DuckDB cannot spill them. So the models that read `readings` run in passes
+# over the parts of usage_daily (stages/usage_daily.py: disjoint ranges of 户号, written once), at
+# most this many customers a pass. At 1M customers (365M readings) 125k customers is a 2.5 GB temp
+# table and the three reading models peak near 5 GB on it; 250k per pass spilled tens of GB.
 CUSTOMERS_PER_PASS = 125_000
 _FROM_READINGS = re.compile(r"\bFROM\s+readings\b", re.IGNORECASE)
 
 
 def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
-                   folder: Path = SQL_DIR, customers_per_pass: int = CUSTOMERS_PER_PASS) -> dict[str, int]:
-    """Create every model's table and the wide `features` table; return rows per table."""
+                   folder: Path = SQL_DIR, readings_passes: list[list[Path]] | None = None) -> dict[str, int]:
+    """Create every model's table and the wide `features` table; return rows per table.
+
+    With `readings_passes` (groups of usage_daily part files, each group a disjoint set of
+    customers), the models over the readings alone read one group at a time instead of the
+    `readings` view: they see the published window (usage_daily.WINDOW_DAYS), which every such model
+    stays within.
+    """
     values = param_values(as_of, params)
     rows: dict[str, int] = {}
     existing = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    passes = 1
-    if "customers" in existing:
-        n_customers = con.execute("SELECT count(*) FROM customers").fetchone()[0]
-        passes = max(1, -(-n_customers // customers_per_pass))
     built: list[FeatureModel] = []
     ready: list[tuple[FeatureModel, str]] = []
     for model in feature_models(folder):
@@ -141,17 +143,16 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
         ready.append((model, render_sql(model.sql, values, str(model.path))))
         rows[model.name] = 0  # built below
     by_part = [(m, sql) for m, sql in ready  # models over the readings alone (not over other models)
-               if passes > 1 and m.grain == "customer_id" and _FROM_READINGS.search(sql)
+               if readings_passes and m.grain == "customer_id" and _FROM_READINGS.search(sql)
                and all(d in existing for d in m.depends)]
     if by_part:
-        # Each bucket of 户号 is read from the sources (and checked) once, kept as a temp table, and
-        # every reading model runs on it: one scan of the readings per pass instead of one per model.
-        for part in range(passes):
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_readings_part AS SELECT * FROM readings "
-                        f"WHERE hash(customer_id) % {passes} = {part}")
+        # Each group of parts is read once into a temp table, and every reading model runs on it.
+        for i, files in enumerate(readings_passes):
+            listed = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_readings_part AS SELECT * FROM read_parquet({listed})")
             for model, sql in by_part:
                 body = _FROM_READINGS.sub("FROM _gp_readings_part", sql)
-                con.execute(f'CREATE OR REPLACE TABLE "{model.name}" AS {body}' if part == 0
+                con.execute(f'CREATE OR REPLACE TABLE "{model.name}" AS {body}' if i == 0
                             else f'INSERT INTO "{model.name}" {body}')
         con.execute("DROP TABLE _gp_readings_part")
     in_parts = {m.name for m, _ in by_part}

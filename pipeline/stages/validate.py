@@ -349,18 +349,9 @@ def _cross_row_checks(con: duckdb.DuckDBPyConnection, table: Table, name: str, l
             if lo is not None:
                 dup = f"count(*) > bit_count(bitstring_agg(date_diff('day', {_lit(lo)}, {day}), 0, {(hi - lo).days}))"
         known = "customer_id IN (SELECT customer_id FROM customers)" if fk else "TRUE"
-        # The same pass notes whether each customer's rows sit in one unbroken run of one source, so
-        # publishing can keep the export order instead of sorting a year of readings (see run.py).
-        pos = "(CAST(_gp_src AS BIGINT) << 40) + _gp_idx"
-        scattered = f"max({pos}) - min({pos}) + 1 <> count(*)" if daily else "TRUE"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_custagg AS SELECT customer_id, {dup} AS dup, "
-                    f"{known} AS known, {scattered} AS scattered {good} GROUP BY customer_id")
-        con.execute("CREATE OR REPLACE TEMP TABLE _gp_custcheck AS SELECT customer_id, dup, known "
-                    "FROM _gp_custagg WHERE dup OR NOT known")
-        if daily:
-            con.execute(f"CREATE OR REPLACE TABLE _gp_scattered_{name} AS "
-                        f"SELECT count(*) FILTER (WHERE scattered) AS customers FROM _gp_custagg")
-        con.execute("DROP TABLE _gp_custagg")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_custcheck AS SELECT customer_id, dup, known FROM "
+                    f"(SELECT customer_id, {dup} AS dup, {known} AS known {good} GROUP BY customer_id) "
+                    f"WHERE dup OR NOT known")
         if fk:
             con.execute(f"INSERT INTO {exc} SELECT _gp_src, _gp_idx, _gp_day, {_fk_reason_sql(table, base)} {good} "
                         f"AND customer_id IN (SELECT customer_id FROM _gp_custcheck WHERE NOT known)")

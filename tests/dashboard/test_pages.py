@@ -156,7 +156,7 @@ def test_manager_sees_masked_fields_on_the_portrait(dash_env):
 
 
 def test_segment_builder_counts_and_refuses_injection(dash_env):
-    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in dash_env.path.rglob("*.parquet")}
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in dash_env.path.rglob("*.parquet") if p.is_file()}
     at = logged_in(dash_env, "manager")
     _open(at, "segments")
     total = next(m for m in at.metric if m.label == "圈选人数").value
@@ -182,7 +182,7 @@ def test_segment_builder_counts_and_refuses_injection(dash_env):
     assert "JSON 格式不正确" in page_text(at)
     at.text_area(key="seg_json").input("").run()
     assert next(m for m in at.metric if m.label == "圈选人数").value == narrowed
-    after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in dash_env.path.rglob("*.parquet")}
+    after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in dash_env.path.rglob("*.parquet") if p.is_file()}
     assert before == after
 
 

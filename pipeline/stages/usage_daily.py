@@ -1,0 +1,104 @@
+"""usage_daily: the published window of daily readings, written once per run in ranges of 户号.
+
+The checked readings of the published window (the 400 days to the as-of date) are written once,
+as a folder `usage_daily.parquet/` of part files. Each part holds one contiguous range of 户号
+(about `CUSTOMERS_PER_FILE` customers), so
+
+- the feature models read the readings a few parts at a time (bounded memory, and each pass reads
+  only its own parts instead of filtering the whole year again);
+- publishing moves the folder into the snapshot: no second write, and no global sort of a year of
+  readings by 户号;
+- a portrait's lookup of one customer reads one part: the parts' 户号 ranges do not overlap, so
+  Parquet statistics skip every other part.
+
+Readers need nothing special: DuckDB, pyarrow and Spark all read a folder of Parquet files as one
+table. Within a part, rows keep no particular order.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+WINDOW_DAYS = 400  # what a snapshot keeps; every feature model over readings reads at most this far back
+CUSTOMERS_PER_FILE = 16_000  # ~5.8M rows a part for a full year: one customer's lookup reads ~50 MB
+PART_COLUMN = "_gp_part"
+
+
+@dataclass(frozen=True)
+class UsageDaily:
+    """The written parts: `parts[k]` holds the file(s) of the k-th range of 户号 (in 户号 order)."""
+
+    folder: Path
+    parts: tuple[tuple[Path, ...], ...]
+    customers_per_file: int
+
+    def passes(self, customers_per_pass: int) -> list[list[Path]]:
+        """Return the files grouped by whole parts, so one group covers at most `customers_per_pass` customers."""
+        per_pass = max(1, customers_per_pass // self.customers_per_file)
+        return [[f for part in self.parts[i:i + per_pass] for f in part]
+                for i in range(0, len(self.parts), per_pass)]
+
+
+def window_filter(as_of: date) -> str:
+    """SQL condition on `reading_date` for the published window."""
+    return (f"reading_date > DATE '{as_of.isoformat()}' - INTERVAL {WINDOW_DAYS} DAY "
+            f"AND reading_date <= DATE '{as_of.isoformat()}'")
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def part_expr(bounds: list[str], column: str = "customer_id") -> str:
+    """SQL giving the part number of `column`: how many of the sorted `bounds` are <= it (a binary tree of CASEs)."""
+
+    def tree(lo: int, hi: int) -> str:
+        if lo == hi:
+            return str(lo)
+        mid = (lo + hi) // 2
+        return f"CASE WHEN {column} < {_lit(bounds[mid])} THEN {tree(lo, mid)} ELSE {tree(mid + 1, hi)} END"
+
+    return tree(0, len(bounds))
+
+
+def write_usage_daily(con: duckdb.DuckDBPyConnection, as_of: date, folder: Path,
+                      customers_per_file: int = CUSTOMERS_PER_FILE) -> UsageDaily:
+    """Write the window of `readings` into `folder` as range parts of 户号; return the parts."""
+    folder = Path(folder)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    # Range bounds from 客户档案: every accepted reading belongs to a customer there.
+    bounds = [r[0] for r in con.execute(
+        f"SELECT customer_id FROM (SELECT customer_id, row_number() OVER (ORDER BY customer_id) - 1 AS rn "
+        f"FROM (SELECT DISTINCT customer_id FROM customers)) WHERE rn > 0 AND rn % {int(customers_per_file)} = 0 "
+        f"ORDER BY customer_id").fetchall()]
+    opts = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
+    query = f"SELECT * FROM readings WHERE {window_filter(as_of)}"
+    if not bounds:
+        target = folder / "part-00000.parquet"
+        con.execute(f"COPY ({query}) TO {_lit(str(target))} ({opts})")
+        return UsageDaily(folder, ((target,),), customers_per_file)
+    staging = folder / "_partitions"
+    con.execute(f"COPY (SELECT *, {part_expr(bounds)} AS {PART_COLUMN} FROM ({query})) TO {_lit(str(staging))} "
+                f"({opts}, PARTITION_BY ({PART_COLUMN}))")
+    parts: list[tuple[Path, ...]] = []
+    for k in range(len(bounds) + 1):
+        produced = sorted((staging / f"{PART_COLUMN}={k}").glob("*.parquet"))
+        files = []
+        for i, src in enumerate(produced):  # zero-padded names: a folder read lists the parts in 户号 order
+            dest = folder / f"part-{k:05d}-{i}.parquet"
+            src.rename(dest)
+            files.append(dest)
+        if files:
+            parts.append(tuple(files))
+    shutil.rmtree(staging)
+    if not parts:  # no readings in the window: one empty part keeps the table's columns
+        target = folder / "part-00000.parquet"
+        con.execute(f"COPY ({query}) TO {_lit(str(target))} ({opts})")
+        parts.append((target,))
+    return UsageDaily(folder, tuple(parts), customers_per_file)
