@@ -20,16 +20,14 @@ runs AS (
         FROM r WHERE kwh < $care_stop_daily_kwh AND age < 90
     ) GROUP BY customer_id, grp
 ),
-last_day AS (
-    SELECT customer_id, max(reading_date) AS last_reading_date FROM r GROUP BY customer_id
-),
 run_feats AS (
-    SELECT l.customer_id,
-           max(CASE WHEN ru.run_end = l.last_reading_date THEN ru.run_days END) AS low_run_current_days,
-           max(CASE WHEN ru.run_end = l.last_reading_date THEN ru.run_start END) AS low_run_current_start,
-           max(ru.run_days) AS low_run_max_90d
-    FROM last_day l LEFT JOIN runs ru USING (customer_id)
-    GROUP BY l.customer_id
+    -- The current run is the latest one; it counts only if it reaches the last reading (joined below).
+    SELECT customer_id,
+           max(run_end) AS last_run_end,
+           arg_max(run_days, run_end) AS last_run_days,
+           arg_max(run_start, run_end) AS last_run_start,
+           max(run_days) AS low_run_max_90d
+    FROM runs GROUP BY customer_id
 ),
 agg AS (
     SELECT
@@ -68,5 +66,8 @@ agg AS (
     GROUP BY customer_id
 )
 -- The near-zero runs join onto one row per customer, not onto every reading.
-SELECT agg.*, rf.low_run_current_days, rf.low_run_current_start, rf.low_run_max_90d
+SELECT agg.*,
+       CASE WHEN rf.last_run_end = agg.last_reading_date THEN rf.last_run_days END AS low_run_current_days,
+       CASE WHEN rf.last_run_end = agg.last_reading_date THEN rf.last_run_start END AS low_run_current_start,
+       rf.low_run_max_90d
 FROM agg LEFT JOIN run_feats rf USING (customer_id)

@@ -116,8 +116,8 @@ def render_sql(sql: str, values: dict[str, object], where: str) -> str:
 # Exact per-customer quantiles and windows over a year of daily readings hold every value of a
 # group in memory, and DuckDB cannot spill them. So the models that read `readings` run in passes
 # over the parts of usage_daily (stages/usage_daily.py: disjoint ranges of 户号, written once), at
-# most this many customers a pass. At 1M customers (365M readings) 125k customers is a 2.5 GB temp
-# table and the three reading models peak near 5 GB on it; 250k per pass spilled tens of GB.
+# most this many customers a pass. At 1M customers (365M readings) the three reading models peak
+# near 5 GB over 125k customers; 250k per pass spilled tens of GB.
 CUSTOMERS_PER_PASS = 125_000
 _FROM_READINGS = re.compile(r"\bFROM\s+readings\b", re.IGNORECASE)
 
@@ -146,15 +146,14 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
                if readings_passes and m.grain == "customer_id" and _FROM_READINGS.search(sql)
                and all(d in existing for d in m.depends)]
     if by_part:
-        # Each group of parts is read once into a temp table, and every reading model runs on it.
+        # Each model reads one group of parts at a time, straight from Parquet: decoding a group
+        # again per model costs less than copying it into a temp table first.
         for i, files in enumerate(readings_passes):
-            listed = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_readings_part AS SELECT * FROM read_parquet({listed})")
+            listed = "read_parquet([" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "])"
             for model, sql in by_part:
-                body = _FROM_READINGS.sub("FROM _gp_readings_part", sql)
+                body = _FROM_READINGS.sub(f"FROM {listed}", sql)
                 con.execute(f'CREATE OR REPLACE TABLE "{model.name}" AS {body}' if i == 0
                             else f'INSERT INTO "{model.name}" {body}')
-        con.execute("DROP TABLE _gp_readings_part")
     in_parts = {m.name for m, _ in by_part}
     for model, sql in ready:
         if model.name not in in_parts:

@@ -300,14 +300,14 @@ def validate_sources(
             cols = ", ".join(f"CAST(NULL AS {c.type}) AS {_q(c.name)}" for c in table.columns)
             con.execute(f"CREATE TABLE _gp_base_{name} AS SELECT 0 AS _gp_src, 0::BIGINT AS _gp_idx, "
                         f"NULL::VARCHAR AS _gp_day, {cols}, NULL::VARCHAR AS _gp_reason LIMIT 0")
-        _cross_row_checks(con, table, name, labels)
+        per_src = _cross_row_checks(con, table, name, labels)
         cols = ", ".join(_q(c.name) for c in table.columns)
         # The canonical table is a view over the checked rows: copying a 365M-row table just to
         # drop a few rejects would cost more than filtering them out on each read.
         con.execute(f"CREATE VIEW {_q(name)} AS SELECT {cols} FROM {chk} WHERE _gp_reason IS NULL")
         for s in sources:
             _write_rejects(con, table, s, chk)
-        _count(con, tc, sources, chk, labels)
+        _count(con, tc, sources, chk, per_src)
     return counts
 
 
@@ -328,17 +328,20 @@ def _fk_reason_sql(table: Table, rel: str) -> str:
             f"''' is not in 客户档案 — check that the customer export is complete, or that this row belongs to this utility') END")
 
 
-def _cross_row_checks(con: duckdb.DuckDBPyConnection, table: Table, name: str, labels: dict[int, str]) -> None:
+def _cross_row_checks(con: duckdb.DuckDBPyConnection, table: Table, name: str,
+                      labels: dict[int, str]) -> dict[int, tuple[int, int]] | None:
     """Find the rows of `_gp_base_<name>` (a view over Parquet-backed sources, or the parsed CSV table)
     that cross-row checks reject; define `_gp_chk_<name>`.
 
     The rejected rows go to `_gp_exc_<name>` (source, row, day, reason). One aggregate per
     customer finds both the 户号 missing from 客户档案 and the customers with a repeated day; only
-    their rows are read again.
+    their rows are read again. The same scan counts each source's rows, so for tables keyed by
+    customer this returns {source: (rows parsed, rows accepted)}; otherwise None.
     """
     base, exc = f"_gp_base_{name}", f"_gp_exc_{name}"
     con.execute(f"CREATE OR REPLACE TABLE {exc} (_gp_src INTEGER, _gp_idx BIGINT, _gp_day VARCHAR, _gp_reason VARCHAR)")
     good = f"FROM {base} WHERE _gp_reason IS NULL"
+    per_src: dict[int, tuple[int, int]] | None = None
     fk = table.references_customers
     daily = _is_daily_key(table)
     if fk or daily:
@@ -347,11 +350,19 @@ def _cross_row_checks(con: duckdb.DuckDBPyConnection, table: Table, name: str, l
             day = _q(table.key[1])
             lo, hi = con.execute(f"SELECT min({day}), max({day}) {good}").fetchone()
             if lo is not None:
-                dup = f"count(*) > bit_count(bitstring_agg(date_diff('day', {_lit(lo)}, {day}), 0, {(hi - lo).days}))"
+                # over every row of the customer, so only the accepted ones may count
+                dup = (f"count(*) FILTER (WHERE _gp_reason IS NULL) > bit_count(bitstring_agg(CASE WHEN _gp_reason IS NULL "
+                       f"THEN date_diff('day', {_lit(lo)}, {day}) END, 0, {(hi - lo).days}))")
         known = "customer_id IN (SELECT customer_id FROM customers)" if fk else "TRUE"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_custcheck AS SELECT customer_id, dup, known FROM "
-                    f"(SELECT customer_id, {dup} AS dup, {known} AS known {good} GROUP BY customer_id) "
-                    f"WHERE dup OR NOT known")
+        ok = "_gp_reason IS NULL"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_custagg AS SELECT GROUPING(customer_id) AS per_src, _gp_src, "
+                    f"customer_id, count(*) AS n, count(*) FILTER (WHERE {ok}) AS ok, {dup} AS dup, {known} AS known "
+                    f"FROM {base} GROUP BY GROUPING SETS ((customer_id), (_gp_src))")
+        per_src = {src: (n, good_rows) for src, n, good_rows in con.execute(
+            "SELECT _gp_src, n, ok FROM _gp_custagg WHERE per_src = 1").fetchall()}
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_custcheck AS SELECT customer_id, dup, known FROM _gp_custagg "
+                    f"WHERE per_src = 0 AND ok > 0 AND (dup OR NOT known)")
+        con.execute("DROP TABLE _gp_custagg")
         if fk:
             con.execute(f"INSERT INTO {exc} SELECT _gp_src, _gp_idx, _gp_day, {_fk_reason_sql(table, base)} {good} "
                         f"AND customer_id IN (SELECT customer_id FROM _gp_custcheck WHERE NOT known)")
@@ -377,6 +388,11 @@ def _cross_row_checks(con: duckdb.DuckDBPyConnection, table: Table, name: str, l
                     f"AND b._gp_day IS NOT DISTINCT FROM e._gp_day")
     else:
         con.execute(f"CREATE VIEW {chk} AS SELECT * FROM {base}")
+    if per_src is not None:  # the cross-row rejects come off each source's accepted rows
+        for src, n in con.execute(f"SELECT _gp_src, count(*) FROM {exc} GROUP BY _gp_src").fetchall():
+            parsed, accepted = per_src[src]
+            per_src[src] = (parsed, accepted - n)
+    return per_src
 
 
 def _duplicate_rows(con: duckdb.DuckDBPyConnection, table: Table, base: str, exc: str, labels: dict[int, str],
@@ -442,10 +458,11 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, table: Table, source: StagedS
             FROM {source.parse_rejects} GROUP BY line""")
 
 
-def _count(con: duckdb.DuckDBPyConnection, tc: TableCounts, sources: list[StagedSource], chk: str, labels: dict[int, str]) -> None:
-    # One scan of the checked rows gives every source's parsed and accepted counts.
-    per_src = {src: (n, ok) for src, n, ok in con.execute(
-        f"SELECT _gp_src, count(*), count(*) FILTER (WHERE _gp_reason IS NULL) FROM {chk} GROUP BY _gp_src").fetchall()}
+def _count(con: duckdb.DuckDBPyConnection, tc: TableCounts, sources: list[StagedSource], chk: str,
+           per_src: dict[int, tuple[int, int]] | None) -> None:
+    if per_src is None:  # one scan of the checked rows gives every source's parsed and accepted counts
+        per_src = {src: (n, ok) for src, n, ok in con.execute(
+            f"SELECT _gp_src, count(*), count(*) FILTER (WHERE _gp_reason IS NULL) FROM {chk} GROUP BY _gp_src").fetchall()}
     rejected_by_src = dict(con.execute(
         "SELECT source, count(*) FROM rejects WHERE table_name = ? GROUP BY source", [tc.table]).fetchall())
     for s in sources:
