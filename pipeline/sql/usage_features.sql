@@ -2,12 +2,18 @@
 -- grain: customer_id
 -- depends: readings
 -- description: Daily-consumption features over the 365 days ending at the as-of date: level, trend,
---   seasonality, weekday/weekend, time-of-use shares, near-zero runs and year-to-date kWh for the ladder.
+--   seasonality, weekday/weekend, time-of-use shares, near-zero runs and year-to-date kWh for the ladder;
+--   and the shape of consumption: the 谷 share of the last 90 days (days without a 峰/谷 split, such as
+--   those of wide per-day exports, are skipped), EV-like valley load, PV-like days with night use but no
+--   daytime import, exact-zero days, volatility and missing days. One aggregate over the year of readings
+--   gives them all: each such scan costs about 0.3 s per 100,000 customers on 2 cores.
 WITH r AS NOT MATERIALIZED (
     SELECT customer_id, reading_date, kwh, kwh_peak, kwh_flat, kwh_valley,
            date_diff('day', reading_date, $as_of) AS age,
            month(reading_date) AS m,
-           isodow(reading_date) >= 6 AS weekend
+           date_diff('month', reading_date, $as_of) AS months_ago,
+           isodow(reading_date) >= 6 AS weekend,
+           kwh_peak + COALESCE(kwh_flat, 0) + kwh_valley AS split_total  -- NULL without a 峰/谷 split
     FROM readings
     WHERE reading_date > $as_of - INTERVAL 365 DAY AND reading_date <= $as_of
 ),
@@ -61,12 +67,29 @@ agg AS (
         quantile_cont(kwh_valley, 0.1) AS night_base_kwh,
         quantile_cont(kwh, 0.1) AS kwh_daily_p10_12m,
         sum(kwh) FILTER (WHERE year(reading_date) = year($as_of)) AS kwh_ytd,
-        count(*) FILTER (WHERE year(reading_date) = year($as_of)) AS reading_days_ytd
+        count(*) FILTER (WHERE year(reading_date) = year($as_of)) AS reading_days_ytd,
+        count(*) FILTER (WHERE kwh = 0) AS zero_days_12m,
+        bit_count(bit_or(CAST(1 AS BIGINT) << months_ago)) AS months_with_readings_12m,
+        -- calendar months between the first reading and the as-of month that have no reading at all
+        max(months_ago) + 1 - bit_count(bit_or(CAST(1 AS BIGINT) << months_ago)) AS empty_months_12m,
+        count(split_total) FILTER (WHERE age < 90) AS tou_days_recent,
+        sum(kwh_valley) FILTER (WHERE age < 90 AND split_total IS NOT NULL)
+            / NULLIF(sum(split_total) FILTER (WHERE age < 90), 0) AS valley_share_recent,
+        avg(kwh_valley) FILTER (WHERE age < 90 AND split_total IS NOT NULL) AS valley_kwh_daily_mean_recent,
+        -- Rooftop PV nets out daytime import first: days with normal night use and (almost) no 峰 import.
+        count(*) FILTER (WHERE kwh_peak < 0.05 AND kwh_valley >= 0.5) AS peak_zero_days_12m,
+        -- EV charging is intermittent: the 谷 share of a day swings between charging and other nights,
+        -- while a household's own load keeps it steady whatever the weather.
+        stddev_pop(kwh_valley / NULLIF(split_total, 0)) FILTER (WHERE age < 90) AS valley_share_swing_recent
     FROM r
     GROUP BY customer_id
 )
 -- The near-zero runs join onto one row per customer, not onto every reading.
 SELECT agg.*,
+       agg.kwh_daily_std_12m / NULLIF(agg.kwh_daily_mean_12m, 0) AS kwh_daily_cv_12m,
+       -- days from the first reading in the window to the as-of date, inclusive: what "full" coverage is
+       date_diff('day', agg.first_reading_date, $as_of) + 1 AS reading_span_days_12m,
+       date_diff('day', agg.first_reading_date, $as_of) + 1 - agg.reading_days_12m AS missing_days_12m,
        CASE WHEN rf.last_run_end = agg.last_reading_date THEN rf.last_run_days END AS low_run_current_days,
        CASE WHEN rf.last_run_end = agg.last_reading_date THEN rf.last_run_start END AS low_run_current_start,
        rf.low_run_max_90d
