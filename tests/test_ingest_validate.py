@@ -269,6 +269,20 @@ def test_a_day_repeated_across_two_parquet_files_is_a_duplicate_of_the_first_fil
     assert c.sources["日电量_b.parquet"] == {"read": 2, "accepted": 0, "rejected": 2}
 
 
+def test_far_out_dates_are_rejected_and_do_not_hide_a_repeated_day(tiny_exports: Path):
+    """The repeated-day check sizes its day range from the dates validation accepts: a row dated 1900 or
+    2999 (rejected as out of range) neither widens it to millennia nor keeps a real duplicate from being found."""
+    days = [date(2025, 12, 1), date(1900, 1, 1), date(2999, 12, 31), date(2025, 12, 1), date(2025, 12, 2)]
+    pq.write_table(pa.table({"户号": ["0012345678"] * 5, "数据日期": days, "日电量": [1.0, 2.0, 3.0, 4.0, 5.0]}),
+                   tiny_exports / "日电量.parquet")
+    con, counts, _, _ = _validate(tiny_exports)
+    c = counts["readings"]
+    assert (c.read, c.accepted, c.rejected) == (5, 2, 3) and c.balanced
+    assert [(line, reason) for line, _, reason, _ in _rejects(con, "readings")] == [
+        (3, "date_out_of_range"), (4, "date_out_of_range"), (5, "duplicate")]
+    assert con.execute("SELECT sum(kwh) FROM readings").fetchone()[0] == 6.0
+
+
 def test_padded_cells_are_trimmed_of_spaces_tabs_line_breaks_and_full_width_spaces(tiny_exports: Path):
     write_csv(tiny_exports / "缴费记录.csv", [
         ["缴费流水号", "户号", "缴费时间", "缴费金额", "缴费渠道", "账期"],

@@ -22,6 +22,11 @@ TIMESTAMP_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M",
                      "%Y-%m-%d", "%Y%m%d", "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日"]
 EARLIEST_DATE = date(1950, 1, 1)
 
+
+def latest_date(as_of: date) -> date:
+    """The latest date a row may carry: the as-of date plus a year (later ones are rejected as out of range)."""
+    return as_of + timedelta(days=366)
+
 REJECTS_COLUMNS = ("table_name", "source", "line", "column_name", "reason", "message", "value")
 
 
@@ -182,7 +187,7 @@ def _checks(table: Table, source: StagedSource, raws: dict[str, str], typed: dic
             out.append((f"contains({raw}, chr(65533))", _reason(
                 "bad_encoding", col,
                 f"'{col.label} ({col.name}) has bytes that are not valid {source.encoding} — re-export the file or check its encoding'")))
-    latest = as_of + timedelta(days=366)
+    latest = latest_date(as_of)
     for col in table.columns:
         raw, val = raws[col.name], typed[col.name]
         label = f"{col.label} ({col.name})"
@@ -300,13 +305,15 @@ def validate_sources(
             cols = ", ".join(f"CAST(NULL AS {c.type}) AS {_q(c.name)}" for c in table.columns)
             con.execute(f"CREATE TABLE _gp_base_{name} AS SELECT 0 AS _gp_src, 0::BIGINT AS _gp_idx, "
                         f"NULL::VARCHAR AS _gp_day, {cols}, NULL::VARCHAR AS _gp_reason LIMIT 0")
-        per_src = _cross_row_checks(con, table, name, labels)
+        per_src = _cross_row_checks(con, table, name, labels, as_of)
         cols = ", ".join(_q(c.name) for c in table.columns)
         # The canonical table is a view over the checked rows: copying a 365M-row table just to
         # drop a few rejects would cost more than filtering them out on each read.
         con.execute(f"CREATE VIEW {_q(name)} AS SELECT {cols} FROM {chk} WHERE _gp_reason IS NULL")
         for s in sources:
-            _write_rejects(con, table, s, chk)
+            # a source whose every checked row was accepted has no checked row to report
+            clean = per_src is not None and per_src.get(s.index, (0, 0))[0] == per_src.get(s.index, (0, 0))[1]
+            _write_rejects(con, table, s, chk, checked_rows=not clean)
         _count(con, tc, sources, chk, per_src)
     return counts
 
@@ -329,7 +336,7 @@ def _fk_reason_sql(table: Table, rel: str) -> str:
 
 
 def _cross_row_checks(con: duckdb.DuckDBPyConnection, table: Table, name: str,
-                      labels: dict[int, str]) -> dict[int, tuple[int, int]] | None:
+                      labels: dict[int, str], as_of: date) -> dict[int, tuple[int, int]] | None:
     """Find the rows of `_gp_base_<name>` (a view over Parquet-backed sources, or the parsed CSV table)
     that cross-row checks reject; define `_gp_chk_<name>`.
 
@@ -348,7 +355,11 @@ def _cross_row_checks(con: duckdb.DuckDBPyConnection, table: Table, name: str,
         dup = "FALSE"
         if daily:
             day = _q(table.key[1])
-            lo, hi = con.execute(f"SELECT min({day}), max({day}) {good}").fetchone()
+            # The day range of the accepted rows lies within the dates validation accepts; bounding the
+            # range by those (instead of filtering on every check) reads one column.
+            inside = f"{day} >= {_lit(EARLIEST_DATE)} AND {day} <= {_lit(latest_date(as_of))}"
+            lo, hi = con.execute(f"SELECT min({day}) FILTER (WHERE {inside}), max({day}) FILTER (WHERE {inside}) "
+                                 f"FROM {base}").fetchone()
             if lo is not None:
                 # over every row of the customer, so only the accepted ones may count
                 dup = (f"count(*) FILTER (WHERE _gp_reason IS NULL) > bit_count(bitstring_agg(CASE WHEN _gp_reason IS NULL "
@@ -416,20 +427,24 @@ def _is_daily_key(table: Table) -> bool:
             and table.column(table.key[1]).type == "DATE")
 
 
-def _write_rejects(con: duckdb.DuckDBPyConnection, table: Table, source: StagedSource, chk: str) -> None:
+def _write_rejects(con: duckdb.DuckDBPyConnection, table: Table, source: StagedSource, chk: str,
+                   checked_rows: bool = True) -> None:
+    """Insert the source's rejected rows into `rejects`: the checked rows that failed (unless
+    `checked_rows` is False: none did), then the lines the CSV reader could not parse."""
     line = _line_sql(source, "_gp_idx")
     pii = [c.name for c in table.columns if c.pii]
     value_cases = " ".join(
         f"WHEN {_lit(c.name)} THEN CAST({_q(c.name)} AS VARCHAR)" for c in table.columns if not c.pii)
     value = f"CASE split_part(_gp_reason, '|', 2) {value_cases} ELSE NULL END" if value_cases else "NULL"
-    con.execute(f"""
-        INSERT INTO rejects
-        SELECT {_lit(table.name)}, {_lit(source.label)}, {line},
-               split_part(_gp_reason, '|', 2), split_part(_gp_reason, '|', 1),
-               concat({_lit(source.label + ' line ')}, {line}, CASE WHEN _gp_day IS NOT NULL THEN concat(' column ', _gp_day) ELSE '' END,
-                      ': ', substr(_gp_reason, length(split_part(_gp_reason, '|', 1)) + length(split_part(_gp_reason, '|', 2)) + 3)),
-               {value}
-        FROM {chk} WHERE _gp_src = {source.index} AND _gp_reason IS NOT NULL""")
+    if checked_rows:
+        con.execute(f"""
+            INSERT INTO rejects
+            SELECT {_lit(table.name)}, {_lit(source.label)}, {line},
+                   split_part(_gp_reason, '|', 2), split_part(_gp_reason, '|', 1),
+                   concat({_lit(source.label + ' line ')}, {line}, CASE WHEN _gp_day IS NOT NULL THEN concat(' column ', _gp_day) ELSE '' END,
+                          ': ', substr(_gp_reason, length(split_part(_gp_reason, '|', 1)) + length(split_part(_gp_reason, '|', 2)) + 3)),
+                   {value}
+            FROM {chk} WHERE _gp_src = {source.index} AND _gp_reason IS NOT NULL""")
     if source.parse_rejects:
         show_line = "NULL" if pii else "left(any_value(csv_line), 200)"
         # A typed CSV column's cast failures are reported by the reader itself, by header name.
