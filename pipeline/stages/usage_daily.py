@@ -77,7 +77,7 @@ def write_usage_daily(con: duckdb.DuckDBPyConnection, as_of: date, folder: Path,
         f"SELECT customer_id FROM (SELECT customer_id, row_number() OVER (ORDER BY customer_id) - 1 AS rn "
         f"FROM (SELECT DISTINCT customer_id FROM customers)) WHERE rn > 0 AND rn % {int(customers_per_file)} = 0 "
         f"ORDER BY customer_id").fetchall()]
-    # zstd level 1: 41 s instead of 44 s (level 3) for 365M readings in 63 parts, files about 5 % larger
+    # zstd level 1: 41 s instead of 44 s (level 3) for 365M readings in 63 parts; 1.5 GB instead of 1.3 GB
     opts = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880"
     query = f"SELECT * FROM readings WHERE {window_filter(as_of)}"
     if not bounds:
