@@ -19,7 +19,6 @@ from typing import Callable, Iterator
 import duckdb
 
 from pipeline import __version__
-from pipeline.contracts import TABLES
 from pipeline.engine import connect
 from pipeline.errors import IngestError, PortraitError
 from pipeline.settings import Settings

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from pipeline.engine import connect
 from pipeline.errors import IngestError, MappingError
 from pipeline.run import _ingest_and_validate, validate_only
-from tests.conftest import AS_OF, customer_rows, settings_for, write_csv
+from tests.conftest import customer_rows, settings_for, write_csv
 
 
 def _validate(folder: Path, **extra):

@@ -371,8 +371,8 @@ def _cross_row_checks(con: duckdb.DuckDBPyConnection, table: Table, name: str,
                     f"FROM {base} GROUP BY GROUPING SETS ((customer_id), (_gp_src))")
         per_src = {src: (n, good_rows) for src, n, good_rows in con.execute(
             "SELECT _gp_src, n, ok FROM _gp_custagg WHERE per_src = 1").fetchall()}
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_custcheck AS SELECT customer_id, dup, known FROM _gp_custagg "
-                    f"WHERE per_src = 0 AND ok > 0 AND (dup OR NOT known)")
+        con.execute("CREATE OR REPLACE TEMP TABLE _gp_custcheck AS SELECT customer_id, dup, known FROM _gp_custagg "
+                    "WHERE per_src = 0 AND ok > 0 AND (dup OR NOT known)")
         con.execute("DROP TABLE _gp_custagg")
         if fk:
             con.execute(f"INSERT INTO {exc} SELECT _gp_src, _gp_idx, _gp_day, {_fk_reason_sql(table, base)} {good} "
