@@ -184,7 +184,7 @@ def _manifest(run_id: str, settings: Settings, status: str, started: datetime, t
 
 
 def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work: bool = False) -> RunResult:
-    """Run ingest → validate → text → features → publish for one as-of date; return what happened."""
+    """Run ingest → validate → text → usage_daily → features → tags → segments → publish for one as-of date."""
     if settings.engine == "spark":
         if settings.incremental:
             raise PortraitError("incremental runs use the DuckDB engine",
