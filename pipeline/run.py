@@ -132,7 +132,7 @@ def validate_only(settings: Settings, progress: Progress | None = None) -> RunRe
     return RunResult("validate", settings, counts, timings, problems.warnings, problems, staged)
 
 
-def _published_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, str]:
+def _published_tables(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     tables = {name: f'SELECT * FROM "{name}"' for name in PUBLISHED_CANONICAL}
     tables["features"] = "SELECT * FROM features"
     tables["rejects"] = "SELECT * FROM rejects ORDER BY table_name, source, line"
@@ -238,7 +238,7 @@ def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work
         manifest = _manifest(run_id, settings, "published", started, timings, counts, staged, warnings,
                              mapping_sources, rows=rows, base=base)
         with _timed(timings, "publish", progress):
-            tables = {**_published_tables(con, settings), **{t: f'SELECT * FROM "{t}"' for t in published}}
+            tables = {**_published_tables(con), **{t: f'SELECT * FROM "{t}"' for t in published}}
             snap = publish_snapshot(con, store, settings.as_of, run_id, tables, manifest,
                                     folders={"usage_daily": usage.folder})
         manifest = _manifest(run_id, settings, "published", started, timings, counts, staged, warnings,

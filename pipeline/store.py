@@ -125,7 +125,7 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, store: Path, as_of: date, r
             shutil.move(str(folder), tmp / f"{name}.parquet")  # a rename: the run's work folder is in the store
         manifest = {**manifest, "tables": sorted({*tables, *(folders or {})})}
         write_json_atomic(tmp / "manifest.json", manifest)
-        for f in [*tmp.iterdir(), *(p for d in tmp.iterdir() if d.is_dir() for p in d.iterdir())]:
+        for f in tmp.rglob("*"):
             if f.is_file():
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())

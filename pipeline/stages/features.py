@@ -12,6 +12,7 @@ import duckdb
 from pipeline.contracts import TABLES
 from pipeline.errors import ConfigError
 from pipeline.settings import Params
+from pipeline.stages.validate import _lit
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 BASE_MODEL = "customer_base_features"  # one row per customer: every other model joins onto it
@@ -149,7 +150,7 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
         # Each model reads one group of parts at a time, straight from Parquet: decoding a group
         # again per model costs less than copying it into a temp table first.
         for i, files in enumerate(readings_passes):
-            listed = "read_parquet([" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "])"
+            listed = "read_parquet([" + ", ".join(_lit(str(f)) for f in files) + "])"
             for model, sql in by_part:
                 body = _FROM_READINGS.sub(f"FROM {listed}", sql)
                 con.execute(f'CREATE OR REPLACE TABLE "{model.name}" AS {body}' if i == 0

@@ -22,12 +22,12 @@ TIMESTAMP_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M",
                      "%Y-%m-%d", "%Y%m%d", "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日"]
 EARLIEST_DATE = date(1950, 1, 1)
 
+REJECTS_COLUMNS = ("table_name", "source", "line", "column_name", "reason", "message", "value")
+
 
 def latest_date(as_of: date) -> date:
     """The latest date a row may carry: the as-of date plus a year (later ones are rejected as out of range)."""
     return as_of + timedelta(days=366)
-
-REJECTS_COLUMNS = ("table_name", "source", "line", "column_name", "reason", "message", "value")
 
 
 @dataclass
@@ -312,8 +312,8 @@ def validate_sources(
         con.execute(f"CREATE VIEW {_q(name)} AS SELECT {cols} FROM {chk} WHERE _gp_reason IS NULL")
         for s in sources:
             # a source whose every checked row was accepted has no checked row to report
-            clean = per_src is not None and per_src.get(s.index, (0, 0))[0] == per_src.get(s.index, (0, 0))[1]
-            _write_rejects(con, table, s, chk, checked_rows=not clean)
+            parsed, accepted = (per_src or {}).get(s.index, (0, 0))
+            _write_rejects(con, table, s, chk, checked_rows=per_src is None or parsed != accepted)
         _count(con, tc, sources, chk, per_src)
     return counts
 
@@ -365,9 +365,8 @@ def _cross_row_checks(con: duckdb.DuckDBPyConnection, table: Table, name: str,
                 dup = (f"count(*) FILTER (WHERE _gp_reason IS NULL) > bit_count(bitstring_agg(CASE WHEN _gp_reason IS NULL "
                        f"THEN date_diff('day', {_lit(lo)}, {day}) END, 0, {(hi - lo).days}))")
         known = "customer_id IN (SELECT customer_id FROM customers)" if fk else "TRUE"
-        ok = "_gp_reason IS NULL"
         con.execute(f"CREATE OR REPLACE TEMP TABLE _gp_custagg AS SELECT GROUPING(customer_id) AS per_src, _gp_src, "
-                    f"customer_id, count(*) AS n, count(*) FILTER (WHERE {ok}) AS ok, {dup} AS dup, {known} AS known "
+                    f"customer_id, count(*) AS n, count(*) FILTER (WHERE _gp_reason IS NULL) AS ok, {dup} AS dup, {known} AS known "
                     f"FROM {base} GROUP BY GROUPING SETS ((customer_id), (_gp_src))")
         per_src = {src: (n, good_rows) for src, n, good_rows in con.execute(
             "SELECT _gp_src, n, ok FROM _gp_custagg WHERE per_src = 1").fetchall()}
