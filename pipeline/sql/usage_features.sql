@@ -7,6 +7,9 @@
 --   those of wide per-day exports, are skipped), EV-like valley load, PV-like days with night use but no
 --   daytime import, exact-zero days, volatility and missing days. One aggregate over the year of readings
 --   gives them all: each such scan costs about 0.3 s per 100,000 customers on 2 cores.
+--   Conditional aggregates are written agg(CASE WHEN … THEN x END), not agg(x) FILTER (WHERE …): the
+--   same values, but DuckDB 2.0 evaluates the FILTER form 1.6x slower here (125k customers: 4.85 s
+--   against 2.94 s without the quantiles).
 WITH r AS NOT MATERIALIZED (
     SELECT customer_id, reading_date, kwh, kwh_peak, kwh_flat, kwh_valley,
            date_diff('day', reading_date, $as_of) AS age,
@@ -45,19 +48,19 @@ agg AS (
         avg(kwh) AS kwh_daily_mean_12m,
         stddev_pop(kwh) AS kwh_daily_std_12m,
         max(kwh) AS kwh_daily_max_12m,
-        count(*) FILTER (WHERE kwh < $vacant_daily_kwh) AS low_days_12m,
-        avg(kwh) FILTER (WHERE age < 30) AS kwh_daily_mean_30d,
-        avg(kwh) FILTER (WHERE age < 7) AS kwh_daily_mean_7d,
-        avg(kwh) FILTER (WHERE age < 90) AS kwh_daily_mean_3m,
-        avg(kwh) FILTER (WHERE age >= 90 AND age < 180) AS kwh_daily_mean_prev_3m,
-        avg(kwh) FILTER (WHERE age >= 30 AND age < 120) AS kwh_daily_mean_prior_90d,
-        avg(kwh) FILTER (WHERE age < 180) AS kwh_daily_mean_6m,
-        avg(kwh) FILTER (WHERE age >= 180) AS kwh_daily_mean_prev_6m,
-        avg(kwh) FILTER (WHERE m IN (6, 7, 8)) AS kwh_daily_mean_summer,
-        avg(kwh) FILTER (WHERE m IN (12, 1, 2)) AS kwh_daily_mean_winter,
-        avg(kwh) FILTER (WHERE m IN (3, 4, 5, 9, 10, 11)) AS kwh_daily_mean_shoulder,
-        avg(kwh) FILTER (WHERE weekend) AS kwh_daily_mean_weekend,
-        avg(kwh) FILTER (WHERE NOT weekend) AS kwh_daily_mean_weekday,
+        count(CASE WHEN kwh < $vacant_daily_kwh THEN 1 END) AS low_days_12m,
+        avg(CASE WHEN age < 30 THEN kwh END) AS kwh_daily_mean_30d,
+        avg(CASE WHEN age < 7 THEN kwh END) AS kwh_daily_mean_7d,
+        avg(CASE WHEN age < 90 THEN kwh END) AS kwh_daily_mean_3m,
+        avg(CASE WHEN age >= 90 AND age < 180 THEN kwh END) AS kwh_daily_mean_prev_3m,
+        avg(CASE WHEN age >= 30 AND age < 120 THEN kwh END) AS kwh_daily_mean_prior_90d,
+        avg(CASE WHEN age < 180 THEN kwh END) AS kwh_daily_mean_6m,
+        avg(CASE WHEN age >= 180 THEN kwh END) AS kwh_daily_mean_prev_6m,
+        avg(CASE WHEN m IN (6, 7, 8) THEN kwh END) AS kwh_daily_mean_summer,
+        avg(CASE WHEN m IN (12, 1, 2) THEN kwh END) AS kwh_daily_mean_winter,
+        avg(CASE WHEN m IN (3, 4, 5, 9, 10, 11) THEN kwh END) AS kwh_daily_mean_shoulder,
+        avg(CASE WHEN weekend THEN kwh END) AS kwh_daily_mean_weekend,
+        avg(CASE WHEN NOT weekend THEN kwh END) AS kwh_daily_mean_weekday,
         sum(kwh_peak) AS kwh_peak_12m,
         sum(kwh_flat) AS kwh_flat_12m,
         sum(kwh_valley) AS kwh_valley_12m,
@@ -66,21 +69,21 @@ agg AS (
         sum(kwh_peak) / NULLIF(sum(kwh_peak) + sum(COALESCE(kwh_flat, 0)) + sum(kwh_valley), 0) AS peak_share_12m,
         quantile_cont(kwh_valley, 0.1) AS night_base_kwh,
         quantile_cont(kwh, 0.1) AS kwh_daily_p10_12m,
-        sum(kwh) FILTER (WHERE year(reading_date) = year($as_of)) AS kwh_ytd,
-        count(*) FILTER (WHERE year(reading_date) = year($as_of)) AS reading_days_ytd,
-        count(*) FILTER (WHERE kwh = 0) AS zero_days_12m,
+        sum(CASE WHEN year(reading_date) = year($as_of) THEN kwh END) AS kwh_ytd,
+        count(CASE WHEN year(reading_date) = year($as_of) THEN 1 END) AS reading_days_ytd,
+        count(CASE WHEN kwh = 0 THEN 1 END) AS zero_days_12m,
         bit_count(bit_or(CAST(1 AS BIGINT) << months_ago)) AS months_with_readings_12m,
         -- calendar months between the first reading and the as-of month that have no reading at all
         max(months_ago) + 1 - bit_count(bit_or(CAST(1 AS BIGINT) << months_ago)) AS empty_months_12m,
-        count(split_total) FILTER (WHERE age < 90) AS tou_days_recent,
-        sum(kwh_valley) FILTER (WHERE age < 90 AND split_total IS NOT NULL)
-            / NULLIF(sum(split_total) FILTER (WHERE age < 90), 0) AS valley_share_recent,
-        avg(kwh_valley) FILTER (WHERE age < 90 AND split_total IS NOT NULL) AS valley_kwh_daily_mean_recent,
+        count(CASE WHEN age < 90 THEN split_total END) AS tou_days_recent,
+        sum(CASE WHEN age < 90 AND split_total IS NOT NULL THEN kwh_valley END)
+            / NULLIF(sum(CASE WHEN age < 90 THEN split_total END), 0) AS valley_share_recent,
+        avg(CASE WHEN age < 90 AND split_total IS NOT NULL THEN kwh_valley END) AS valley_kwh_daily_mean_recent,
         -- Rooftop PV nets out daytime import first: days with normal night use and (almost) no 峰 import.
-        count(*) FILTER (WHERE kwh_peak < 0.05 AND kwh_valley >= 0.5) AS peak_zero_days_12m,
+        count(CASE WHEN kwh_peak < 0.05 AND kwh_valley >= 0.5 THEN 1 END) AS peak_zero_days_12m,
         -- EV charging is intermittent: the 谷 share of a day swings between charging and other nights,
         -- while a household's own load keeps it steady whatever the weather.
-        stddev_pop(kwh_valley / NULLIF(split_total, 0)) FILTER (WHERE age < 90) AS valley_share_swing_recent
+        stddev_pop(CASE WHEN age < 90 THEN kwh_valley / NULLIF(split_total, 0) END) AS valley_share_swing_recent
     FROM r
     GROUP BY customer_id
 )

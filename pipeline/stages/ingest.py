@@ -33,6 +33,9 @@ class StagedSource:
     parse_rejects: str | None = None  # DuckDB rejects table of the CSV reader, when there is one
     info: dict = field(default_factory=dict)  # size, sha256, … for the manifest
     types: dict[str, str] = field(default_factory=dict)  # header -> DuckDB type the relation yields it as
+    # CSV only: the bare read_csv(...) call. Validation parses it once into a table whose rowid is the
+    # row's position, so no `row_number() OVER ()` serialises the checks (relation keeps that form).
+    csv_read: str | None = None
 
 
 @dataclass
@@ -49,6 +52,10 @@ def _sql_str(value: str) -> str:
 
 
 def _csv_relation(path: Path, index: int, *, rejects: bool, types: dict[str, str] | None = None) -> str:
+    return f"(SELECT row_number() OVER () AS _gp_idx, * FROM {_csv_read(path, index, rejects=rejects, types=types)})"
+
+
+def _csv_read(path: Path, index: int, *, rejects: bool, types: dict[str, str] | None = None) -> str:
     # The dialect comes from the header line, not DuckDB's sniffer: a sniffer can give up on a
     # file whose sample holds malformed lines, and those lines are exactly what must be reported.
     headers, delim = filesrc.csv_header(path)
@@ -60,7 +67,7 @@ def _csv_relation(path: Path, index: int, *, rejects: bool, types: dict[str, str
         opts += ", ignore_errors=true"
     if rejects:
         opts += f", store_rejects=true, rejects_table='_gp_rej_{index}', rejects_scan='_gp_rejscan_{index}'"
-    return f"(SELECT row_number() OVER () AS _gp_idx, * FROM read_csv({_sql_str(str(path))}, {opts}))"
+    return f"read_csv({_sql_str(str(path))}, {opts})"
 
 
 def _parquet_relation(path: Path, has_line: bool) -> str:
@@ -176,11 +183,14 @@ def stage_file(
     if table not in TABLES:
         raise IngestError(f"source {spec.label()}: unknown table {table!r}", hint=f"tables are {', '.join(TABLES)}")
     resolution = resolve_headers(mapping, table, headers, path.name)
+    csv_read = None
     if fmt == "csv":
         native = _native_csv_types(con, relation, resolution)
         relation = _csv_relation(readable, index, rejects=True, types=native)
+        csv_read = _csv_read(readable, index, rejects=True, types=native)
     types = _types(con, relation)
-    return StagedSource(index, table, path.name, fmt, relation, resolution, has_line, encoding, rejects, meta, types)
+    return StagedSource(index, table, path.name, fmt, relation, resolution, has_line, encoding, rejects, meta, types,
+                        csv_read)
 
 
 def stage_database(

@@ -85,18 +85,23 @@ class BlendModel:
 
     def _ngram_matrix(self, texts: Sequence[str]) -> sparse.csr_matrix:
         # Same arithmetic as scikit-learn's TfidfVectorizer(sublinear_tf=True, norm="l2") at fit time;
-        # counting, idf and normalisation run in numpy so that Python only looks the n-grams up.
-        get = self.vocabulary.get
-        ids: list[int] = []
-        indptr = [0]
-        for text in texts:
-            ids.extend(j for j in map(get, char_ngrams(text)) if j is not None)
-            indptr.append(len(ids))
+        # finding the n-grams, counting, idf and normalisation all run in numpy.
         n_rows, n_cols = len(texts), len(self.idf)
-        counts = sparse.csr_matrix(
-            (np.ones(len(ids)), np.asarray(ids, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
-            shape=(n_rows, n_cols),
-        )
+        lookup = _gram_lookup(self.vocabulary)
+        if lookup is None:  # a vocabulary with grams outside 1–3 characters: look each gram up in Python
+            get = self.vocabulary.get
+            ids: list[int] = []
+            indptr = [0]
+            for text in texts:
+                ids.extend(j for j in map(get, char_ngrams(text)) if j is not None)
+                indptr.append(len(ids))
+            counts = sparse.csr_matrix(
+                (np.ones(len(ids)), np.asarray(ids, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+                shape=(n_rows, n_cols),
+            )
+        else:
+            rows, ids = _known_grams(texts, *lookup)
+            counts = sparse.csr_matrix((np.ones(len(ids)), (rows, ids)), shape=(n_rows, n_cols))
         counts.sum_duplicates()
         counts.data = (1.0 + np.log(counts.data)) * self.idf[counts.indices]
         squares = counts.copy()
@@ -105,6 +110,59 @@ class BlendModel:
         norms[norms == 0] = 1.0
         counts.data /= np.repeat(norms, np.diff(counts.indptr))
         return counts
+
+
+# An n-gram of up to three characters as one integer: each code point (< 2**21) in 21 bits, and a
+# value that is no code point in the places a shorter gram leaves empty.
+_CP_BITS = 21
+_EMPTY = (1 << _CP_BITS) - 1
+
+
+def _gram_key(gram: str) -> int:
+    cps = [ord(c) for c in gram] + [_EMPTY] * (3 - len(gram))
+    return (cps[0] << 2 * _CP_BITS) | (cps[1] << _CP_BITS) | cps[2]
+
+
+_LOOKUPS: dict[int, tuple[dict[str, int], tuple[np.ndarray, np.ndarray] | None]] = {}
+
+
+def _gram_lookup(vocabulary: dict[str, int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return the vocabulary's gram keys, sorted, and their columns; None if a gram is not 1–3 characters."""
+    cached = _LOOKUPS.get(id(vocabulary))
+    if cached is not None and cached[0] is vocabulary:
+        return cached[1]
+    if all(1 <= len(g) <= 3 for g in vocabulary):
+        keys = np.fromiter((_gram_key(g) for g in vocabulary), dtype=np.int64, count=len(vocabulary))
+        columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
+        order = np.argsort(keys)
+        lookup = (keys[order], columns[order])
+    else:
+        lookup = None
+    _LOOKUPS[id(vocabulary)] = (vocabulary, lookup)
+    return lookup
+
+
+def _known_grams(texts: Sequence[str], keys: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (row, column) of every 1–3-gram of `texts` (as char_ngrams cuts them) found in the vocabulary."""
+    lows = [" ".join(t.lower().split()) for t in texts]
+    lengths = np.fromiter(map(len, lows), dtype=np.int64, count=len(lows))
+    cps = np.frombuffer("".join(lows).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+    row = np.repeat(np.arange(len(lows), dtype=np.int64), lengths)
+    end = np.repeat(np.cumsum(lengths), lengths)  # where each position's text ends
+    pos = np.arange(len(cps), dtype=np.int64)
+    second = np.append(cps[1:], _EMPTY)
+    third = np.append(cps[2:], [_EMPTY, _EMPTY])[: len(cps)]
+    head = cps << 2 * _CP_BITS
+    two, three = pos + 1 < end, pos + 2 < end
+    grams = np.concatenate([
+        head | (_EMPTY << _CP_BITS) | _EMPTY,
+        (head | (second << _CP_BITS) | _EMPTY)[two],
+        (head | (second << _CP_BITS) | third)[three],
+    ])
+    rows = np.concatenate([row, row[two], row[three]])
+    at = np.minimum(np.searchsorted(keys, grams), len(keys) - 1) if len(keys) else np.zeros(0, dtype=np.int64)
+    hit = keys[at] == grams if len(keys) else np.zeros(len(grams), dtype=bool)
+    return rows[hit], columns[at[hit]]
 
 
 def load_blend_model(path: Path = MODEL_PATH) -> BlendModel:

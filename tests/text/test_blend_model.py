@@ -184,3 +184,28 @@ def test_choose_thresholds_finds_a_lower_cut_off_and_keeps_flat_ones_at_the_defa
             assert chosen[flag] == 0.3, flag
     # Only the flags asked for are tuned.
     assert choose_thresholds([probabilities], truth, tuned=("respect",))["fairness"] == DEFAULT_FLAG_THRESHOLD
+
+
+def test_vectorised_ngram_lookup_matches_the_per_gram_lookup() -> None:
+    # _ngram_matrix finds the grams with numpy; it must count exactly what char_ngrams + a dict lookup count.
+    import random
+
+    from scipy import sparse
+
+    from pipeline.text.blend_model import _gram_lookup, _known_grams
+
+    model = default_blend_model()
+    grams = list(model.vocabulary)
+    rng = random.Random(5)
+    pieces = [*grams, " ", "  ", "\u3000", "\t", "A", "Z", "😀", "é"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(2000)]
+    texts += ["a", " x ", "😀😀😀", "Power  OUTAGE 停电"]
+    rows, cols = _known_grams(texts, *_gram_lookup(model.vocabulary))
+    ours = sparse.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(texts), len(model.idf))).toarray()
+    expected = np.zeros_like(ours)
+    for i, text in enumerate(texts):
+        for gram in char_ngrams(text):
+            if gram in model.vocabulary:
+                expected[i, model.vocabulary[gram]] += 1
+    np.testing.assert_array_equal(ours, expected)
+    assert expected.sum() > len(texts)  # the probe texts do hit the vocabulary

@@ -12,6 +12,7 @@ from sklearn.metrics import f1_score
 
 from pipeline.stages.text import contact_text, customer_text_features
 from pipeline.text import MOTIVES, TEXT_SCHEMA, LexiconError, classify_csv, classify_texts, load_lexicon
+from pipeline.text.classifier import default_lexicon
 
 DATA = Path(__file__).resolve().parents[2] / "pipeline" / "text" / "data"
 
@@ -355,3 +356,23 @@ def test_lexicon_motive_cues(text: str, motive: str) -> None:
 
     row = lexicon_features([text])[0]
     assert row[LEXICON_FEATURES.index(motive)] >= 0.7, text
+
+
+def test_lexicon_matcher_finds_what_a_longest_first_alternation_finds() -> None:
+    # The automaton replaced a trie regex: at each position the longest term, then on from its end.
+    # A plain alternation with the longer terms first has exactly those semantics in `re`.
+    import random
+    import re
+
+    lex = default_lexicon()
+    words = sorted(lex.words, key=len, reverse=True)
+    reference = re.compile("|".join(re.escape(w) for w in words))
+    rng = random.Random(11)
+    pieces = [*lex.words, "不", "很", "，", "a", "  ", "\u3000", "X", "😀"]
+    texts = ["".join(rng.choice(pieces)[: rng.randint(1, 4)] for _ in range(rng.randint(1, 8))) for _ in range(3000)]
+    texts += ["没有不满意", "非常非常不满意，要求赔偿", "投诉投诉投诉"]
+    for text in texts:
+        low = text.lower()
+        assert [(lex.words[i], s, e) for i, s, e in lex.find(low)] == \
+            [(m.group(), *m.span()) for m in reference.finditer(low)], text
+    assert [lex.words[i] for i, *_ in lex.find("\ud800不满意")] == ["不满意"]  # a lone surrogate does not fail
