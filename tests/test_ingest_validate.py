@@ -329,3 +329,20 @@ def test_usage_daily_parts_hold_disjoint_customer_ranges(tiny_exports: Path, tmp
     assert path.is_dir()
     got = duckdb.connect().execute(f"SELECT count(*), sum(kwh), min(reading_date) FROM read_parquet('{path}')").fetchone()
     assert got[0] == 21 and got[1] == sum(day + i for day in (1, 2, 3) for i in range(7)) and str(got[2]) == "2025-12-01"
+
+
+def test_an_outage_both_repeated_and_in_an_unknown_district_is_rejected_once(tiny_exports: Path):
+    """A row that fails two cross-row checks is one reject with the first reason, not two: every input
+    row is either accepted or rejected, once."""
+    write_csv(tiny_exports / "停电事件.csv", [
+        ["停电编号", "台区编号", "停电开始时间", "停电结束时间", "停电类型", "是否提前通知"],
+        ["O1", "TQ001", "2025-12-01 08:00:00", "2025-12-01 12:00:00", "计划", "是"],
+        ["O2", "TQ999", "2025-12-02 08:00:00", "2025-12-02 12:00:00", "故障", "否"],
+        ["O3", "TQ999", "2025-12-02 08:00:00", "2025-12-02 12:00:00", "故障", "否"],  # repeat of O2, unknown 台区
+    ])
+    con, counts, _, _ = _validate(tiny_exports)
+    c = counts["outages"]
+    assert (c.read, c.accepted, c.rejected) == (3, 1, 2) and c.balanced
+    assert [(line, reason) for line, _, reason, _ in _rejects(con, "outages")] == [
+        (3, "unknown_district"), (4, "duplicate")]
+    assert con.execute("SELECT count(*) FROM _gp_chk_outages").fetchone()[0] == 3

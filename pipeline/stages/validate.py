@@ -410,7 +410,9 @@ def _cross_row_checks(con: duckdb.DuckDBPyConnection, table: Table, name: str,
         con.execute(f"INSERT INTO {exc} SELECT _gp_src, _gp_idx, _gp_day, "
                     f"concat('unknown_district|district_id|台区编号 (district_id) = ''', district_id, "
                     f"''' is not the 台区 of any customer in 客户档案 — check the 台区 codes match the customer export') {good} "
-                    f"AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.district_id = {base}.district_id)")
+                    f"AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.district_id = {base}.district_id) "
+                    # a row an earlier check rejected (a repeat) keeps that one reason: one reject per row
+                    f"AND NOT EXISTS (SELECT 1 FROM {exc} e WHERE e._gp_src = {base}._gp_src AND e._gp_idx = {base}._gp_idx)")
     chk = f"_gp_chk_{name}"
     if con.execute(f"SELECT count(*) FROM {exc}").fetchone()[0]:
         con.execute(f"CREATE VIEW {chk} AS SELECT b.* REPLACE (COALESCE(b._gp_reason, e._gp_reason) AS _gp_reason) "
