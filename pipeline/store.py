@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -116,11 +117,21 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, store: Path, as_of: date, r
             shutil.rmtree(stale, ignore_errors=True)
         tmp = day_dir / f".tmp-{run_id}"
         tmp.mkdir()
-        for name, query in tables.items():
+        def write(item: tuple[str, str]) -> None:
+            name, query = item
             target = str(tmp / f"{name}.parquet").replace("'", "''")
             start = time.perf_counter()
-            con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)")
+            cursor = con.cursor()
+            try:
+                cursor.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)")
+            finally:
+                cursor.close()
             log.debug("published %s in %.2fs", name, time.perf_counter() - start)
+
+        # Two writers at once: one Parquet COPY leaves a core idle much of the time (publish ran at
+        # 1.6 of 2 cores). The long `tags` table goes first; the other tables share the second writer.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(write, sorted(tables.items(), key=lambda item: item[0] != "tags")))
         for name, folder in (folders or {}).items():
             shutil.move(str(folder), tmp / f"{name}.parquet")  # a rename: the run's work folder is in the store
         manifest = {**manifest, "tables": sorted({*tables, *(folders or {})})}
