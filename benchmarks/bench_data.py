@@ -48,7 +48,7 @@ def write_bench_exports(out: Path, customers: int, readings_format: str = "parqu
 
     con.execute(f"""CREATE TABLE c AS SELECT i, lpad(CAST(i * 7 + 1000000 AS VARCHAR), 10, '0') AS id,
         'TQ' || lpad(CAST(i // 200 AS VARCHAR), 6, '0') AS tq, i % 50 = 0 AS biz FROM range({n}) t(i)""")
-    copy("客户档案.csv", f"""SELECT id AS 户号, '用户' || i AS 户名, '测试路' || i || '号' AS 用电地址,
+    copy("客户档案.csv", """SELECT id AS 户号, '用户' || i AS 户名, '测试路' || i || '号' AS 用电地址,
         CASE WHEN biz THEN '一般工商业' ELSE '城乡居民生活用电' END AS 用电类别, '交流220V' AS 电压等级,
         8 AS "合同容量(kVA)", DATE '2010-01-01' + CAST(i % 5000 AS INTEGER) AS 立户日期, tq AS 台区编号,
         tq || '台区' AS 台区名称, '供电所' || (i // 20000) AS 供电所, '' AS 行业分类,
@@ -57,7 +57,7 @@ def write_bench_exports(out: Path, customers: int, readings_format: str = "parqu
         CASE WHEN i % 2 = 0 THEN '是' ELSE '否' END AS 电子账单,
         CASE WHEN i % 20 = 0 THEN '是' ELSE '否' END AS 独居老人, '否' AS 低保户, '否' AS 残疾人, '否' AS 聋哑人, '否' AS 外籍人士
         FROM c""")
-    readings = f"""SELECT c.id AS 户号, DATE '2025-01-01' + CAST(d AS INTEGER) AS 数据日期,
+    readings = """SELECT c.id AS 户号, DATE '2025-01-01' + CAST(d AS INTEGER) AS 数据日期,
         round(k, 2) AS 日电量, round(k * 0.6, 2) AS 峰电量, round(k * 0.1, 2) AS 平电量, round(k * 0.3, 2) AS 谷电量
         FROM c, LATERAL (SELECT d, (3 + (c.i % 7) + 2 * cos(d / 58.0) + ((c.i * 31 + d * 17) % 10) / 10.0)
                                  * CASE WHEN c.i % 25 = 0 THEN 0.05 ELSE 1 END AS k FROM range(365) r(d))"""
@@ -65,12 +65,12 @@ def write_bench_exports(out: Path, customers: int, readings_format: str = "parqu
         copy("日电量.csv", readings)
     else:
         copy("日电量.parquet", readings, "parquet")
-    copy("电费账单.csv", f"""SELECT id AS 户号, strftime(DATE '2025-01-01' + INTERVAL (m) MONTH, '%Y%m') AS 账期,
+    copy("电费账单.csv", """SELECT id AS 户号, strftime(DATE '2025-01-01' + INTERVAL (m) MONTH, '%Y%m') AS 账期,
         150 + (i % 90) AS 结算电量, round((150 + (i % 90)) * 0.4883, 2) AS 电费金额,
         round((150 + (i % 90)) * 0.4883, 2) AS 应收电费, round((150 + (i % 90)) * 0.4883, 2) AS 实收电费,
         0 AS 欠费金额, 0 AS 违约金, strftime(DATE '2025-02-25' + INTERVAL (m) MONTH, '%Y-%m-%d') AS 缴费截止日期
         FROM c, range(12) r(m)""")
-    copy("缴费记录.csv", f"""SELECT 'P' || i || '-' || m AS 缴费流水号, id AS 户号,
+    copy("缴费记录.csv", """SELECT 'P' || i || '-' || m AS 缴费流水号, id AS 户号,
         strftime(TIMESTAMP '2025-02-10 10:00:00' + INTERVAL (m) MONTH + INTERVAL ((i * 13 + m) % 20) DAY, '%Y-%m-%d %H:%M:%S') AS 缴费时间,
         round((150 + (i % 90)) * 0.4883, 2) AS 缴费金额,
         (['网上国网', '微信', '支付宝', '银行代扣', '营业厅', '自助终端'])[1 + (i % 6)] AS 缴费渠道,
@@ -90,7 +90,7 @@ def write_bench_exports(out: Path, customers: int, readings_format: str = "parqu
         strftime(TIMESTAMP '2025-01-03 12:00:00' + INTERVAL (j * 7 % 360) DAY, '%Y-%m-%d %H:%M:%S') AS 停电结束时间,
         CASE WHEN j % 3 = 0 THEN '故障' ELSE '计划' END AS 停电类型, CASE WHEN j % 10 = 0 THEN '否' ELSE '是' END AS 是否提前通知
         FROM range(greatest({n} // 100, 1)) t(j)""")
-    copy("业扩报装.csv", f"""SELECT 'A' || i AS 申请编号, id AS 户号,
+    copy("业扩报装.csv", """SELECT 'A' || i AS 申请编号, id AS 户号,
         (['新装', '增容', '光伏并网', '充电桩', '过户', '更名'])[1 + (i % 6)] AS 业务类型,
         strftime(TIMESTAMP '2025-03-01 09:00:00' + INTERVAL (i % 270) DAY, '%Y-%m-%d %H:%M:%S') AS 申请时间,
         CASE WHEN i % 4 = 0 THEN NULL ELSE strftime(TIMESTAMP '2025-03-01 09:00:00' + INTERVAL (i % 270 + 3 + i % 20) DAY, '%Y-%m-%d %H:%M:%S') END AS 完成时间,

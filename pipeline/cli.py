@@ -69,7 +69,7 @@ def _print_problems(result) -> None:
 
 def _settings_for(source: Optional[Path], config: Optional[Path], as_of: Optional[str], store: Optional[Path],
                   mapping: Optional[Path]):
-    from pipeline.settings import load_settings, parse_date, settings_from_dict
+    from pipeline.settings import load_settings, settings_from_dict
 
     overrides = {"as_of": as_of, "store": str(store) if store else None, "mapping": str(mapping) if mapping else None}
     if config:

@@ -5,7 +5,7 @@ reads these declarations; nothing else restates a column list.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
