@@ -299,10 +299,10 @@ def validate_sources(
         # checks store only the rows they reject (`_cross_row_checks`): no UPDATE of a large table.
         lazy = bool(sources) and all(s.format in LAZY_FORMATS for s in sources)
         if sources:
-            parsed = {} if lazy else {s.index: _parsed_csv(con, s) for s in sources if s.csv_read}
-            union = " UNION ALL ".join(_source_sql(s, mapping, as_of, parsed.get(s.index)) for s in sources)
+            csv_tables = {} if lazy else {s.index: _parsed_csv(con, s) for s in sources if s.csv_read}
+            union = " UNION ALL ".join(_source_sql(s, mapping, as_of, csv_tables.get(s.index)) for s in sources)
             con.execute(f"CREATE {'VIEW' if lazy else 'TABLE'} _gp_base_{name} AS {union}")
-            for index in parsed:
+            for index in csv_tables:
                 con.execute(f"DROP TABLE _gp_csv_{index}")
         else:
             cols = ", ".join(f"CAST(NULL AS {c.type}) AS {_q(c.name)}" for c in table.columns)

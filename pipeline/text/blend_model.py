@@ -21,7 +21,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -83,11 +83,21 @@ class BlendModel:
         flags = 1.0 / (1.0 + np.exp(-logits[:, k:]))
         return sentiment, flags
 
+    @cached_property
+    def _gram_index(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The vocabulary's gram keys, sorted, and their columns; None unless every gram is 1–3 characters."""
+        if not self.vocabulary or not all(1 <= len(g) <= 3 for g in self.vocabulary):
+            return None
+        keys = np.fromiter(map(_gram_key, self.vocabulary), dtype=np.int64, count=len(self.vocabulary))
+        columns = np.fromiter(self.vocabulary.values(), dtype=np.int64, count=len(self.vocabulary))
+        order = np.argsort(keys)
+        return keys[order], columns[order]
+
     def _ngram_matrix(self, texts: Sequence[str]) -> sparse.csr_matrix:
         # Same arithmetic as scikit-learn's TfidfVectorizer(sublinear_tf=True, norm="l2") at fit time;
         # finding the n-grams, counting, idf and normalisation all run in numpy.
         n_rows, n_cols = len(texts), len(self.idf)
-        lookup = _gram_lookup(self.vocabulary)
+        lookup = self._gram_index
         if lookup is None:  # a vocabulary with grams outside 1–3 characters: look each gram up in Python
             get = self.vocabulary.get
             ids: list[int] = []
@@ -123,25 +133,6 @@ def _gram_key(gram: str) -> int:
     return (cps[0] << 2 * _CP_BITS) | (cps[1] << _CP_BITS) | cps[2]
 
 
-_LOOKUPS: dict[int, tuple[dict[str, int], tuple[np.ndarray, np.ndarray] | None]] = {}
-
-
-def _gram_lookup(vocabulary: dict[str, int]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Return the vocabulary's gram keys, sorted, and their columns; None if a gram is not 1–3 characters."""
-    cached = _LOOKUPS.get(id(vocabulary))
-    if cached is not None and cached[0] is vocabulary:
-        return cached[1]
-    if all(1 <= len(g) <= 3 for g in vocabulary):
-        keys = np.fromiter((_gram_key(g) for g in vocabulary), dtype=np.int64, count=len(vocabulary))
-        columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
-        order = np.argsort(keys)
-        lookup = (keys[order], columns[order])
-    else:
-        lookup = None
-    _LOOKUPS[id(vocabulary)] = (vocabulary, lookup)
-    return lookup
-
-
 def _known_grams(texts: Sequence[str], keys: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (row, column) of every 1–3-gram of `texts` (as char_ngrams cuts them) found in the vocabulary."""
     lows = [" ".join(t.lower().split()) for t in texts]
@@ -160,8 +151,8 @@ def _known_grams(texts: Sequence[str], keys: np.ndarray, columns: np.ndarray) ->
         (head | (second << _CP_BITS) | third)[three],
     ])
     rows = np.concatenate([row, row[two], row[three]])
-    at = np.minimum(np.searchsorted(keys, grams), len(keys) - 1) if len(keys) else np.zeros(0, dtype=np.int64)
-    hit = keys[at] == grams if len(keys) else np.zeros(len(grams), dtype=bool)
+    at = np.minimum(np.searchsorted(keys, grams), len(keys) - 1)
+    hit = keys[at] == grams
     return rows[hit], columns[at[hit]]
 
 

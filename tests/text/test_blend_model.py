@@ -192,7 +192,7 @@ def test_vectorised_ngram_lookup_matches_the_per_gram_lookup() -> None:
 
     from scipy import sparse
 
-    from pipeline.text.blend_model import _gram_lookup, _known_grams
+    from pipeline.text.blend_model import _known_grams
 
     model = default_blend_model()
     grams = list(model.vocabulary)
@@ -200,7 +200,7 @@ def test_vectorised_ngram_lookup_matches_the_per_gram_lookup() -> None:
     pieces = [*grams, " ", "  ", "\u3000", "\t", "A", "Z", "😀", "é"]
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(2000)]
     texts += ["a", " x ", "😀😀😀", "Power  OUTAGE 停电"]
-    rows, cols = _known_grams(texts, *_gram_lookup(model.vocabulary))
+    rows, cols = _known_grams(texts, *model._gram_index)
     ours = sparse.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(texts), len(model.idf))).toarray()
     expected = np.zeros_like(ours)
     for i, text in enumerate(texts):
