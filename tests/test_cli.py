@@ -44,7 +44,7 @@ def test_run_publishes_and_prints_summary(tmp_path: Path):
 
 
 def test_run_with_config_file(tmp_path: Path):
-    exports = _exports(tmp_path)
+    _exports(tmp_path)  # writes tmp_path/exports, which run.toml names
     (tmp_path / "run.toml").write_text(
         'as_of = "2025-11-30"\nstore = "st"\n[[sources]]\npath = "exports"\n[params]\nladder_tier1_kwh = 2500\n',
         encoding="utf-8")
@@ -93,7 +93,7 @@ def test_text_classify_adds_the_classifier_columns(tmp_path: Path):
 
 
 def test_an_engine_that_is_not_available_is_refused_not_ignored(tmp_path: Path):
-    exports = _exports(tmp_path)
+    _exports(tmp_path)  # writes tmp_path/exports, which run.toml names
     (tmp_path / "run.toml").write_text('as_of = "2025-12-31"\nstore = "st"\nengine = "flink"\nsource = "exports"\n',
                                        encoding="utf-8")
     out = portrait("run", "--config", str(tmp_path / "run.toml"))

@@ -1,6 +1,8 @@
 """End to end in a real headless Chromium: `portrait serve`, log in, open a portrait, build a segment, export it.
 
-Saves the screenshots the user guide uses to docs/screenshots/. Needs Debian's chromium and a CJK font
+Takes the screenshots the user guide uses. They go to a temporary folder, so a test run leaves the
+checkout clean; PORTRAIT_UPDATE_SCREENSHOTS=1 writes them to docs/screenshots/ instead (to refresh the
+guide after a UI change). Needs Debian's chromium and a CJK font
 (apt-get install chromium fonts-noto-cjk); Playwright drives it with executable_path, so no browser
 download is needed. Skipped only when /usr/bin/chromium is missing and the CI variable is unset.
 """
@@ -23,7 +25,7 @@ import pytest
 from tests.dashboard.conftest import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+GUIDE_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 
@@ -103,10 +105,18 @@ def log_in(page, user: str) -> None:
     settle(page)
 
 
-def shot(page, name: str) -> Path:
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    """Where screenshots go: docs/screenshots/ only when PORTRAIT_UPDATE_SCREENSHOTS=1, else a temp folder."""
+    if os.environ.get("PORTRAIT_UPDATE_SCREENSHOTS") == "1":
+        return GUIDE_SHOTS
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def shot(page, name: str, folder: Path) -> Path:
     """Save a screenshot of the whole page (Streamlit scrolls inside its main block, so grow the viewport)."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
     size = page.viewport_size
     height = page.evaluate("() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], "
                            "[data-testid=stSidebarContent]')].map(e => e.scrollHeight), 600)")
@@ -123,13 +133,13 @@ def go(page, title: str) -> None:
     settle(page)
 
 
-def test_log_in_open_portrait_build_segment_export(server, browser, dash_store):
+def test_log_in_open_portrait_build_segment_export(server, browser, dash_store, shots):
     context = browser.new_context(viewport={"width": 1440, "height": 960}, locale="zh-CN", accept_downloads=True)
     page = context.new_page()
     page.goto(f"{server}/portrait?customer={dash_store.own_customer}")
     page.get_by_label("用户名").wait_for(timeout=30_000)
     settle(page)
-    shot(page, "01-login")
+    shot(page, "01-login", shots)
 
     # A deep link survives logging in: the portrait of one of staff1's customers opens.
     log_in(page, "staff1")
@@ -140,14 +150,14 @@ def test_log_in_open_portrait_build_segment_export(server, browser, dash_store):
     pill.click()
     settle(page)
     page.locator("[data-testid='stCode']").first.wait_for(timeout=30_000)
-    shot(page, "04-portrait")
+    shot(page, "04-portrait", shots)
 
     go(page, "台区总览")
     page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
-    shot(page, "02-overview")
+    shot(page, "02-overview", shots)
     go(page, "重点用户")
     page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=30_000)
-    shot(page, "03-key-users")
+    shot(page, "03-key-users", shots)
 
     # Build a segment: 欠费 (in arrears) AND …, see the count, export it.
     go(page, "人群圈选")
@@ -162,7 +172,7 @@ def test_log_in_open_portrait_build_segment_export(server, browser, dash_store):
     narrowed = page.locator("[data-testid='stMetricValue']").first.inner_text()
     assert int(narrowed.replace(",", "")) < int(total.replace(",", ""))
     page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
-    shot(page, "05-segments")
+    shot(page, "05-segments", shots)
     audit = dash_store.path / "app" / "audit.jsonl"
     before = len(audit.read_text(encoding="utf-8").splitlines()) if audit.exists() else 0
     with page.expect_download(timeout=60_000) as info:
@@ -178,14 +188,14 @@ def test_log_in_open_portrait_build_segment_export(server, browser, dash_store):
 
     go(page, "体验地图")
     page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
-    shot(page, "06-experience")
+    shot(page, "06-experience", shots)
     go(page, "标签目录")
     page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
-    shot(page, "07-catalog")
+    shot(page, "07-catalog", shots)
     context.close()
 
 
-def test_analyst_sees_runs_and_english(server, browser):
+def test_analyst_sees_runs_and_english(server, browser, shots):
     context = browser.new_context(viewport={"width": 1440, "height": 960}, locale="zh-CN")
     page = context.new_page()
     page.goto(server)
@@ -193,13 +203,13 @@ def test_analyst_sees_runs_and_english(server, browser):
     page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
     go(page, "运行与数据质量")
     page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
-    shot(page, "08-runs")
+    shot(page, "08-runs", shots)
     page.get_by_text("English").first.click()
     settle(page)
     go(page, "District overview")
     page.get_by_text("Customers").first.wait_for(timeout=30_000)
     page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
-    shot(page, "09-overview-english")
+    shot(page, "09-overview-english", shots)
     context.close()
 
 
