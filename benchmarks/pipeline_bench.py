@@ -172,12 +172,14 @@ def incremental_bench(exports: Path, work: Path, repeat: int) -> None:
     """Time adding December to a 2025-11-30 store against a full 2025-12-31 run; print medians and the ratio."""
     from datetime import date
 
-    base, delta = work / "split-base", work / "split-delta"
+    # Named after the exports they come from: the same workdir holds several scales, and reusing
+    # another scale's split or base store would time the wrong data.
+    base, delta = work / f"split-base-{exports.name}", work / f"split-delta-{exports.name}"
     if not delta.exists():
         start = time.perf_counter()
         split_exports(exports, date(2025, 11, 30), base, delta)
         print(f"split the exports at 2025-11-30 in {time.perf_counter() - start:.1f}s")
-    seed = work / "store-2025-11-30"
+    seed = work / f"store-2025-11-30-{exports.name}"
     if not seed.exists():
         start = time.perf_counter()
         run_pipeline(settings_from_dict({"as_of": "2025-11-30", "store": str(seed), "source": str(base)}))

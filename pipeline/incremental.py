@@ -12,6 +12,10 @@ only the new period from the operational systems:
   rows of customers no longer in it are rejected, as a full run would); otherwise the base's is kept.
 - Contact texts already classified in the base are reused (when the text model is the same); only
   the new contacts are classified.
+- The base's published daily readings (usage_daily) are kept as they are when validation accepted
+  every one of their rows again: the new period's readings are written next to them, range by range
+  of 户号 (stages/usage_daily.extend_usage_daily), instead of the whole window being split and encoded
+  again.
 - Features, tags and segments are then computed over the union exactly as in a full run, so the
   snapshot equals what a full run over all the exports gives for that as-of date.
 """
@@ -22,9 +26,12 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+from pipeline.contracts import TABLES
 from pipeline.errors import ConfigError, StoreError
 from pipeline.settings import Settings, SourceSpec
 from pipeline.stages.ingest import StagedSource
+from pipeline.stages.usage_daily import base_parts
+from pipeline.stages.validate import TableCounts
 from pipeline.store import Snapshot, snapshots
 
 # canonical table -> the snapshot table it is published as
@@ -98,3 +105,27 @@ def reusable_contact_text(base: Snapshot) -> Path | None:
     if path.exists() and base.manifest().get("text_model") == text_model_version():
         return path
     return None
+
+
+def reusable_usage_daily(base: Snapshot, staged: list[StagedSource],
+                         counts: dict[str, TableCounts]) -> tuple[list[tuple[Path, ...]], str] | None:
+    """Return the base's usage_daily parts and a query for the run's other accepted readings, when
+    every base reading was accepted again (so the parts can be kept as they are); else None.
+
+    A base reading can be rejected this time, e.g. when the new 客户档案 no longer lists its customer or
+    the mapping's plausible range was narrowed; the run then writes usage_daily from all readings.
+    """
+    parts = base_parts(base.table_path("usage_daily"))
+    from_base = [s for s in staged if s.table == "readings" and s.info.get("base_snapshot")]
+    if parts is None or not from_base:
+        return None
+    tc = counts.get("readings")
+    if tc is None or any(tc.sources.get(s.label, {}).get("rejected", 1) or
+                         tc.sources[s.label]["accepted"] != tc.sources[s.label]["read"] for s in from_base):
+        return None
+    if {Path(s.info["path"]) for s in from_base} != {f for part in parts for f in part}:
+        return None
+    cols = ", ".join(f'"{c.name}"' for c in TABLES["readings"].columns)
+    indexes = ", ".join(str(s.index) for s in from_base)
+    # The base's sources are constant branches of the union below, so DuckDB does not read them.
+    return parts, f"SELECT {cols} FROM _gp_chk_readings WHERE _gp_reason IS NULL AND _gp_src NOT IN ({indexes})"

@@ -25,12 +25,13 @@ from pipeline.settings import Settings
 from pipeline.sources.mapping import describe_mapping, load_mapping
 from pipeline.stages.features import CUSTOMERS_PER_PASS, build_features
 from pipeline.stages.ingest import IngestProblems, StagedSource, ingest_sources
-from pipeline.stages.usage_daily import write_usage_daily
+from pipeline.stages.usage_daily import extend_usage_daily, write_usage_daily
 from pipeline.stages.validate import TableCounts, validate_sources
 from pipeline.incremental import (
     base_snapshot,
     label_base_sources,
     reusable_contact_text,
+    reusable_usage_daily,
     text_model_version,
     with_base_sources,
 )
@@ -214,7 +215,11 @@ def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work
             reuse = reusable_contact_text(base) if base is not None else None
             rows["contact_text"] = contact_text(con, settings.duckdb.threads or None, reuse)
         with _timed(timings, "usage_daily", progress):
-            usage = write_usage_daily(con, settings.as_of, scratch / "usage_daily.parquet")
+            reuse_daily = reusable_usage_daily(base, staged, counts) if base is not None else None
+            if reuse_daily is not None:
+                usage = extend_usage_daily(con, settings.as_of, scratch / "usage_daily.parquet", *reuse_daily)
+            else:
+                usage = write_usage_daily(con, settings.as_of, scratch / "usage_daily.parquet")
         with _timed(timings, "features", progress):
             rows.update(build_features(con, settings.as_of, settings.params,
                                        readings_passes=usage.passes(CUSTOMERS_PER_PASS)))

@@ -4,6 +4,7 @@ Edge cases: a new customer with 10 days of data, no contacts at all, all-zero re
 """
 from __future__ import annotations
 
+import math
 from datetime import date
 
 import pytest
@@ -266,3 +267,31 @@ def test_reading_models_in_customer_passes_equal_one_pass(con, tmp_path):
     build_features(con, AS_OF, Params(), readings_passes=usage.passes(4))  # 12 customers → 3 passes
     assert _rows(con, "features") == one
     assert len(one) == 12 and all(r["kwh_12m"] > 0 and r["kwh_daily_p10_12m"] is not None for r in one.values())
+
+
+def test_double_features_do_not_depend_on_the_order_of_addition():
+    """Parallel sums add in no fixed order; rounding DOUBLE features to 10 significant digits makes two
+    runs over the same data give the same feature, and so the same tag at a rounding edge."""
+    import duckdb
+
+    from pipeline.stages.features import stable_double
+
+    con = duckdb.connect()
+    # a year of 2-decimal daily readings, summed in two orders: the floating-point sums differ
+    values = [round(0.01 * ((i * 7919) % 2000), 2) for i in range(360)]
+    forward, backward = 0.0, 0.0
+    for v in values:
+        forward += v
+    for v in reversed(values):
+        backward += v
+    cases = [forward / 360, backward / 360, 21.395999999999997, 21.396000000000004]
+    got = [con.execute(f"SELECT {stable_double('x', 'y')} FROM (SELECT ?::DOUBLE AS x)", [c]).fetchone()[0] for c in cases]
+    assert got[0] == got[1] and got[2] == got[3] == 21.396
+    # an edge-case value for a 2-decimal tag (capacity utilisation 100 × 21.396 / 240 = 8.915) now rounds one way
+    assert len({round(100 * g / 240, 2) for g in got[2:]}) == 1
+    keep = [0.0, -0.0, float("nan"), float("inf"), -float("inf"), None, 1e-120, 123456789012.5, -0.000123456789012]
+    out = [con.execute(f"SELECT {stable_double('x', 'y')} FROM (SELECT ?::DOUBLE AS x)", [v]).fetchone()[0] for v in keep]
+    assert out[:2] == [0.0, 0.0] and out[2] != out[2] and out[3:6] == [float("inf"), -float("inf"), None]
+    assert out[6] == 1e-120  # below the rounding range: unchanged
+    # 10 significant digits
+    assert out[7] == 123456789000.0 and math.isclose(out[8], -0.000123456789, rel_tol=1e-14) and out[8] != keep[8]

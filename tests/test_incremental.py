@@ -3,6 +3,7 @@ gives the same features, tags and segments as full runs over every export."""
 from __future__ import annotations
 
 import math
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from pipeline.run import run_pipeline
 from pipeline.sample_exports import split_exports
 from pipeline.settings import settings_from_dict
 from pipeline.store import snapshot
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, customer_rows, write_csv
 
 NOV, DEC = date(2025, 11, 30), date(2025, 12, 31)
 
@@ -37,8 +38,8 @@ def stores(tmp_path_factory):
     return full, inc, full_dec, inc_dec, tmp
 
 
-def _table(store: Path, name: str) -> tuple[list[str], dict[str, tuple]]:
-    path = snapshot(store, DEC).table_path(name)
+def _table(store: Path, name: str, as_of: date = DEC) -> tuple[list[str], dict[str, tuple]]:
+    path = snapshot(store, as_of).table_path(name)
     con = duckdb.connect()
     rel = con.sql(f"SELECT * FROM read_parquet('{path}') ORDER BY customer_id")
     cols, rows = rel.columns, rel.fetchall()
@@ -62,6 +63,81 @@ def test_incremental_snapshot_equals_the_full_run(stores, table) -> None:
     differ = [(cid, col) for cid, row in rows_full.items() for col, a, b in zip(cols_full, row, rows_inc[cid])
               if not _same(a, b)]
     assert differ == [], f"{len(differ)} values differ, e.g. {differ[:5]}"
+
+
+def _daily_difference(a: Path, b: Path) -> tuple[int, int, int]:
+    """Rows of usage_daily folder `a`, and rows only in `a` / only in `b` (as multisets)."""
+    con = duckdb.connect()
+    ra, rb = f"read_parquet('{a}/*.parquet')", f"read_parquet('{b}/*.parquet')"
+    n = con.execute(f"SELECT count(*) FROM {ra}").fetchone()[0]
+    only_a = con.execute(f"SELECT count(*) FROM (SELECT * FROM {ra} EXCEPT ALL SELECT * FROM {rb})").fetchone()[0]
+    only_b = con.execute(f"SELECT count(*) FROM (SELECT * FROM {rb} EXCEPT ALL SELECT * FROM {ra})").fetchone()[0]
+    con.close()
+    return n, only_a, only_b
+
+
+def test_incremental_keeps_the_base_daily_readings_and_adds_the_month(stores) -> None:
+    full, inc, *_ = stores
+    daily = snapshot(inc, DEC).table_path("usage_daily")
+    n, only_inc, only_full = _daily_difference(daily, snapshot(full, DEC).table_path("usage_daily"))
+    assert n > 100_000 and only_inc == 0 and only_full == 0
+    # The base's part files are shared (hard links), not written again; December's rows are new files.
+    base = {f.stat().st_ino for f in snapshot(inc, NOV).table_path("usage_daily").glob("*.parquet")}
+    now = {f.stat().st_ino for f in daily.glob("*.parquet")}
+    assert base and base < now
+
+
+def test_incremental_drops_the_days_that_leave_the_window(stores, tmp_path) -> None:
+    """A later as-of moves the 400-day window past the base's first day: the base's part is rewritten
+    without it, and the snapshot still equals a full run's."""
+    full, inc, *_ = stores
+    as_of = date(2026, 1, 5)  # the window starts after 2024-12-01, the sample's first reading day
+    new = tmp_path / "new"
+    new.mkdir()
+    shutil.copy(SAMPLE / "exports" / "客户档案.csv", new)  # only master data this time
+    store, full_store = tmp_path / "inc", tmp_path / "full"
+    shutil.copytree(inc, store)
+    run_pipeline(_settings(new, store, as_of, incremental=True))
+    run_pipeline(_settings(SAMPLE / "exports", full_store, as_of))
+    daily = snapshot(store, as_of).table_path("usage_daily")
+    n, only_inc, only_full = _daily_difference(daily, snapshot(full_store, as_of).table_path("usage_daily"))
+    assert n > 100_000 and only_inc == 0 and only_full == 0
+    first = duckdb.connect().execute(f"SELECT min(reading_date) FROM read_parquet('{daily}/*.parquet')").fetchone()[0]
+    assert first == date(2024, 12, 2)
+    for table in ("tags_wide", "features"):
+        (cols, rows_inc), (_, rows_full) = _table(store, table, as_of), _table(full_store, table, as_of)
+        assert rows_inc.keys() == rows_full.keys()
+        differ = [(cid, col) for cid, row in rows_full.items() for col, a, b in zip(cols, row, rows_inc[cid])
+                  if not _same(a, b)]
+        assert differ == [], f"{table}: {len(differ)} values differ, e.g. {differ[:5]}"
+
+
+def test_incremental_checks_new_rows_against_the_stored_ones(tmp_path) -> None:
+    """The stored readings are not checked row by row again, but a new row repeating a stored day is
+    still the duplicate, and a customer the new 客户档案 drops takes its stored readings with it."""
+    base, new, store = tmp_path / "nov", tmp_path / "dec", tmp_path / "store"
+    ids = [r[0] for r in customer_rows(3)[1:]]
+    write_csv(base / "客户档案.csv", customer_rows(3))
+    write_csv(base / "日电量.csv", [["户号", "数据日期", "日电量"]]
+              + [[cid, f"2025-11-{d:02d}", i + d] for i, cid in enumerate(ids) for d in range(1, 31)])
+    write_csv(new / "客户档案.csv", customer_rows(3)[:3])  # the third customer has left
+    write_csv(new / "日电量.csv", [["户号", "数据日期", "日电量"], [ids[0], "2025-11-30", 9],
+                                  [ids[0], "2025-12-01", 4], [ids[1], "2025-12-01", 5]])
+    run_pipeline(_settings(base, store, NOV))
+    result = run_pipeline(_settings(new, store, DEC, incremental=True))
+    c = result.counts["readings"]
+    assert c.balanced and (c.read, c.accepted) == (93, 62)
+    assert c.reasons == {"unknown_customer": 30, "duplicate": 1}
+    snap = snapshot(store, DEC)
+    con = duckdb.connect()
+    msg = con.execute(f"SELECT message FROM read_parquet('{snap.table_path('rejects')}') "
+                      "WHERE table_name = 'readings' AND reason = 'duplicate'").fetchone()[0]
+    assert msg.startswith("日电量.csv line 2") and "snapshot 2025-11-30/usage_daily.parquet/part-00000-0.parquet" in msg
+    daily = con.execute(f"SELECT customer_id, count(*), sum(kwh) FROM read_parquet('{snap.table_path('usage_daily')}') "
+                        "GROUP BY 1 ORDER BY 1").fetchall()
+    con.close()
+    # the stored 30 kWh of 2025-11-30 stays (not the repeat's 9); the departed customer is gone
+    assert daily == [(ids[0], 31, sum(range(1, 31)) + 4), (ids[1], 31, sum(range(2, 32)) + 5)]
 
 
 def test_incremental_run_reads_only_the_new_exports_and_reuses_the_base(stores) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from pipeline.settings import Params
 from pipeline.spark.tables import WorkTables
 from pipeline.spark.transpile import spark_sql
-from pipeline.stages.features import BASE_MODEL, SQL_DIR, feature_models, param_values, render_sql
+from pipeline.stages.features import BASE_MODEL, SQL_DIR, STABLE_DIGITS, feature_models, param_values, render_sql
 
 
 def build_features_spark(work: WorkTables, as_of: date, params: Params, folder: Path = SQL_DIR) -> dict[str, int]:
@@ -24,13 +24,23 @@ def build_features_spark(work: WorkTables, as_of: date, params: Params, folder: 
         built.append(model)
     per_customer = [m for m in built if m.grain == "customer_id"]
     base = next(m for m in per_customer if m.name == BASE_MODEL)
-    seen = set(work.columns(base.name))
-    selects, joins = ["b.*"], []
-    for i, m in enumerate(m for m in per_customer if m is not base):
+    seen: set[str] = set()
+    selects, joins = [], []
+    for i, m in enumerate([base, *(m for m in per_customer if m is not base)]):
+        alias = "b" if m is base else f"t{i}"
+        doubles = set(work.double_columns(m.name))
         cols = [c for c in work.columns(m.name) if c not in seen]
         seen.update(cols)
-        selects += [f"t{i}.`{c}`" for c in cols]
-        joins.append(f"LEFT JOIN `{m.name}` t{i} ON t{i}.customer_id = b.customer_id")
+        selects += [_stable_double(f"{alias}.`{c}`", c) if c in doubles else f"{alias}.`{c}`" for c in cols]
+        if m is not base:
+            joins.append(f"LEFT JOIN `{m.name}` {alias} ON {alias}.customer_id = b.customer_id")
     rows["features"] = work.sql("features", f"SELECT {', '.join(selects)} FROM `{base.name}` b {' '.join(joins)} "
                                             "ORDER BY b.customer_id")
     return rows
+
+
+def _stable_double(expr: str, name: str) -> str:
+    """Spark SQL for stages.features.stable_double: Spark's round() needs a constant scale, so scale by hand."""
+    scale = f"power(10, {STABLE_DIGITS - 1} - floor(log10(abs({expr}))))"
+    return (f"CASE WHEN abs({expr}) > 1e-100 AND abs({expr}) < 1e300 AND NOT isnan({expr}) "
+            f"THEN round({expr} * {scale}) / {scale} ELSE {expr} END AS `{name}`")

@@ -56,6 +56,10 @@ class WorkTables:
         """Return the column names of table or view `name`."""
         return self.spark.table(_q(name)).columns
 
+    def double_columns(self, name: str) -> list[str]:
+        """Return the names of the DOUBLE columns of table or view `name`."""
+        return [f.name for f in self.spark.table(_q(name)).schema.fields if f.dataType.typeName() == "double"]
+
     def count(self, name: str) -> int:
         """Return the row count of table or view `name`."""
         return self.spark.table(_q(name)).count()

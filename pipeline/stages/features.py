@@ -164,22 +164,39 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
     per_customer = [m for m in built if m.grain == "customer_id"]
     base = next(m for m in per_customer if m.name == BASE_MODEL)
     rest = [m for m in per_customer if m is not base]
-    seen = set(_columns(con, base.name))
-    selects = ["b.*"]
+    seen: set[str] = set()
+    selects = []
     joins = []
-    for i, m in enumerate(rest):
-        cols = [c for c in _columns(con, m.name) if c not in seen]
-        seen.update(cols)
-        selects += [f't{i}."{c}"' for c in cols]
-        joins.append(f'LEFT JOIN "{m.name}" t{i} ON t{i}.customer_id = b.customer_id')
+    for i, m in enumerate([base, *rest]):
+        alias = "b" if m is base else f"t{i}"
+        cols = [(c, typ) for c, typ in _columns_typed(con, m.name) if c not in seen]
+        seen.update(c for c, _ in cols)
+        selects += [stable_double(f'{alias}."{c}"', c) if typ == "DOUBLE" else f'{alias}."{c}"' for c, typ in cols]
+        if m is not base:
+            joins.append(f'LEFT JOIN "{m.name}" {alias} ON {alias}.customer_id = b.customer_id')
     con.execute(f"CREATE OR REPLACE TABLE features AS SELECT {', '.join(selects)} FROM \"{base.name}\" b {' '.join(joins)} "
                 f"ORDER BY b.customer_id")
     rows["features"] = con.execute("SELECT count(*) FROM features").fetchone()[0]
     return rows
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    return [r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()]
+def _columns_typed(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in con.execute(f'DESCRIBE "{table}"').fetchall()]
+
+
+# Parallel aggregation adds floating-point values in no fixed order, so a mean can come out as
+# 21.395999999999997 in one run and 21.396000000000004 in the next, and a tag that rounds or compares
+# it at exactly 8.915 flips between runs over the same data (or between a full and an incremental run).
+# Every DOUBLE feature is therefore rounded to this many significant digits: the noise, about 1e-14
+# relative for a year of daily values, is far below the last digit kept, so equal data gives equal
+# features and tags. Ten digits keep more precision than any meter or bill carries.
+STABLE_DIGITS = 10
+
+
+def stable_double(expr: str, name: str) -> str:
+    """SQL for `expr` rounded to STABLE_DIGITS significant digits (zero, NaN, ±inf and NULL unchanged)."""
+    return (f"CASE WHEN abs({expr}) > 1e-100 AND isfinite({expr}) THEN round({expr}, {STABLE_DIGITS - 1} - "
+            f'CAST(floor(log10(abs({expr}))) AS INTEGER)) ELSE {expr} END AS "{name}"')
 
 
 def create_empty_canonical_tables(con: duckdb.DuckDBPyConnection) -> None:

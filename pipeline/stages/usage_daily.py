@@ -16,9 +16,11 @@ table. Within a part, rows keep no particular order.
 """
 from __future__ import annotations
 
+import os
+import re
 import shutil
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -98,3 +100,92 @@ def write_usage_daily(con: duckdb.DuckDBPyConnection, as_of: date, folder: Path,
         con.execute(f"COPY ({query}) TO {_lit(str(target))} ({opts})")
         parts.append((target,))
     return UsageDaily(folder, tuple(parts), customers_per_file)
+
+
+_PART_FILE = re.compile(r"^part-(\d{5})-(\d+)\.parquet$")
+
+
+def base_parts(folder: Path) -> list[tuple[Path, ...]] | None:
+    """Return a published usage_daily folder's part files grouped by part, in 户号 order; None when the
+    folder is not in the part layout this module writes (an older store's single file, say)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    grouped: dict[int, list[tuple[int, Path]]] = {}
+    for path in folder.iterdir():
+        m = _PART_FILE.match(path.name)
+        if not m:
+            return None
+        grouped.setdefault(int(m.group(1)), []).append((int(m.group(2)), path))
+    if not grouped:
+        return None
+    return [tuple(p for _, p in sorted(files)) for _, files in sorted(grouped.items())]
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    try:
+        os.link(src, dest)  # snapshots are never written to again, so sharing the file is safe
+    except OSError:  # another file system, or one without hard links
+        shutil.copy2(src, dest)
+
+
+def extend_usage_daily(con: duckdb.DuckDBPyConnection, as_of: date, folder: Path,
+                       base: list[tuple[Path, ...]], new_rows: str) -> UsageDaily:
+    """Write usage_daily for an incremental run: the base snapshot's parts plus the new period's rows.
+
+    `base` are the base snapshot's parts (`base_parts`), every row of which validation accepted again;
+    `new_rows` is a query for the run's other accepted readings. The new rows are split by the base's
+    ranges of 户号 and written next to the base's files of the same range, so the year already
+    published is not decoded, split and encoded again. A base part is hard-linked when all of its rows
+    are still inside the window, and rewritten without the days that fell out of it otherwise. The
+    result holds the same rows as `write_usage_daily` over all the readings.
+    """
+    folder = Path(folder)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    files = [f for part in base for f in part]
+    listed = ", ".join(_lit(str(f)) for f in files)
+    stats = {}
+    for name, column, lo in con.execute(
+            f"SELECT file_name, path_in_schema, min(stats_min_value) FROM parquet_metadata([{listed}]) "
+            f"WHERE path_in_schema IN ('customer_id', 'reading_date') GROUP BY ALL").fetchall():
+        stats[(Path(name), column)] = lo
+    if any((f, c) not in stats or stats[(f, c)] is None for f in files for c in ("customer_id", "reading_date")):
+        # no statistics to go by: read the two columns instead
+        for name, cid, day in con.execute(
+                f"SELECT filename, min(customer_id), CAST(min(reading_date) AS VARCHAR) FROM read_parquet([{listed}], "
+                f"filename = true) GROUP BY ALL").fetchall():
+            stats[(Path(name), "customer_id")], stats[(Path(name), "reading_date")] = cid, day
+    # Part k holds 户号 from the smallest in its files up to the next part's smallest.
+    bounds = [min(stats[(f, "customer_id")] for f in part) for part in base[1:]]
+    first_day = (as_of - timedelta(days=WINDOW_DAYS - 1)).isoformat()  # window_filter's first day
+    opts = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880"
+    staging = folder / "_partitions"
+    query = f"SELECT * FROM ({new_rows}) WHERE {window_filter(as_of)}"
+    if bounds:
+        con.execute(f"COPY (SELECT *, {part_expr(bounds)} AS {PART_COLUMN} FROM ({query})) TO {_lit(str(staging))} "
+                    f"({opts}, PARTITION_BY ({PART_COLUMN}))")
+    else:
+        (staging / f"{PART_COLUMN}=0").mkdir(parents=True)
+        con.execute(f"COPY ({query}) TO {_lit(str(staging / f'{PART_COLUMN}=0' / 'data_0.parquet'))} ({opts})")
+    parts: list[tuple[Path, ...]] = []
+    for k, part in enumerate(base):
+        out: list[Path] = []
+        if all(str(stats[(f, "reading_date")]) >= first_day for f in part):
+            for f in part:
+                dest = folder / f"part-{k:05d}-{len(out)}.parquet"
+                _link_or_copy(f, dest)
+                out.append(dest)
+        else:  # some days fell out of the window: keep the rest, in one file
+            dest = folder / f"part-{k:05d}-0.parquet"
+            con.execute(f"COPY (SELECT * FROM read_parquet([{', '.join(_lit(str(f)) for f in part)}]) "
+                        f"WHERE {window_filter(as_of)}) TO {_lit(str(dest))} ({opts})")
+            out.append(dest)
+        for src in sorted((staging / f"{PART_COLUMN}={k}").glob("*.parquet")):
+            dest = folder / f"part-{k:05d}-{len(out)}.parquet"
+            src.rename(dest)
+            out.append(dest)
+        parts.append(tuple(out))
+    shutil.rmtree(staging, ignore_errors=True)  # absent when no new reading fell in the window
+    return UsageDaily(folder, tuple(parts), CUSTOMERS_PER_FILE)
