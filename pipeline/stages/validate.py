@@ -321,11 +321,14 @@ def validate_sources(
         # every later read of the view. CSV is parsed once, into a table. Either way the cross-row
         # checks store only the rows they reject (`_cross_row_checks`): no UPDATE of a large table.
         lazy = bool(sources) and all(s.format in LAZY_FORMATS for s in sources)
+        # An incremental run's stored rows are Parquet too: a new month's CSV stays in its parsed
+        # table and the union stays a view, rather than a year of stored rows being copied with it.
+        keep_parsed = not lazy and any(trusted(s) for s in sources)
         if sources:
             csv_tables = {} if lazy else {s.index: _parsed_csv(con, s) for s in sources if s.csv_read}
             union = " UNION ALL ".join(_source_sql(s, mapping, as_of, csv_tables.get(s.index)) for s in sources)
-            con.execute(f"CREATE {'VIEW' if lazy else 'TABLE'} _gp_base_{name} AS {union}")
-            for index in csv_tables:
+            con.execute(f"CREATE {'VIEW' if lazy or keep_parsed else 'TABLE'} _gp_base_{name} AS {union}")
+            for index in [] if keep_parsed else csv_tables:
                 con.execute(f"DROP TABLE _gp_csv_{index}")
         else:
             cols = ", ".join(f"CAST(NULL AS {c.type}) AS {_q(c.name)}" for c in table.columns)
