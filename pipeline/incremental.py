@@ -119,10 +119,9 @@ def reusable_usage_daily(base: Snapshot, staged: list[StagedSource],
     from_base = [s for s in staged if s.table == "readings" and s.info.get("base_snapshot")]
     if parts is None or not from_base:
         return None
-    tc = counts.get("readings")
-    if tc is None or any(tc.sources.get(s.label, {}).get("rejected", 1) or
-                         tc.sources[s.label]["accepted"] != tc.sources[s.label]["read"] for s in from_base):
-        return None
+    per_source = counts["readings"].sources if "readings" in counts else {}
+    if any((c := per_source.get(s.label)) is None or c["accepted"] != c["read"] for s in from_base):
+        return None  # (accepted = read: balanced accounting leaves no rejected row)
     if {Path(s.info["path"]) for s in from_base} != {f for part in parts for f in part}:
         return None
     cols = ", ".join(f'"{c.name}"' for c in TABLES["readings"].columns)

@@ -328,8 +328,9 @@ def validate_sources(
             csv_tables = {} if lazy else {s.index: _parsed_csv(con, s) for s in sources if s.csv_read}
             union = " UNION ALL ".join(_source_sql(s, mapping, as_of, csv_tables.get(s.index)) for s in sources)
             con.execute(f"CREATE {'VIEW' if lazy or keep_parsed else 'TABLE'} _gp_base_{name} AS {union}")
-            for index in [] if keep_parsed else csv_tables:
-                con.execute(f"DROP TABLE _gp_csv_{index}")
+            if not keep_parsed:
+                for index in csv_tables:
+                    con.execute(f"DROP TABLE _gp_csv_{index}")
         else:
             cols = ", ".join(f"CAST(NULL AS {c.type}) AS {_q(c.name)}" for c in table.columns)
             con.execute(f"CREATE TABLE _gp_base_{name} AS SELECT 0 AS _gp_src, 0::BIGINT AS _gp_idx, "
