@@ -41,13 +41,25 @@ from pipeline.settings import settings_from_dict  # noqa: E402
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * PAGE
+def _rss_bytes(pid: int | str = "self") -> int:
+    """RSS of `pid` and of all its descendants (Spark's JVM and Python workers, the text workers)."""
+    total = 0
+    stack = [str(pid)]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/statm") as fh:
+                total += int(fh.read().split()[1]) * PAGE
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    stack += fh.read().split()
+        except (FileNotFoundError, ProcessLookupError):  # the process ended meanwhile
+            continue
+    return total
 
 
 class RssSampler:
-    """Sample this process's RSS every 50 ms and keep the peak per named stage."""
+    """Sample the RSS of this process and its children every 50 ms and keep the peak per named stage."""
 
     def __init__(self) -> None:
         self.stage = "start"
@@ -152,11 +164,11 @@ def duckdb_peer(exports: Path) -> float:
     return elapsed
 
 
-def one_run(exports: Path, work: Path) -> dict:
+def one_run(exports: Path, work: Path, engine: str = "duckdb") -> dict:
     """Run the pipeline once and return its figures."""
     store = work / "store"
     shutil.rmtree(store, ignore_errors=True)
-    settings = settings_from_dict({"as_of": "2025-12-31", "store": str(store), "source": str(exports)})
+    settings = settings_from_dict({"as_of": "2025-12-31", "store": str(store), "source": str(exports), "engine": engine})
     with RssSampler() as sampler:
         def progress(stage: str) -> None:
             sampler.stage = stage
@@ -210,6 +222,8 @@ def main() -> None:
     ap.add_argument("--readings-format", choices=["parquet", "csv"], default="parquet")
     ap.add_argument("--pandas-peer", action="store_true", help="also time the pandas peer (use at 100k)")
     ap.add_argument("--incremental", action="store_true", help="time adding one month against a full run")
+    ap.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                    help="spark: Spark local[<cpus>] (pip install -e '.[spark]', Java 17+); RSS includes the JVM")
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="portrait-bench-"))
     exports = work / f"exports-{args.customers}-{args.readings_format}"
@@ -226,7 +240,7 @@ def main() -> None:
         return
     runs = []
     for i in range(args.repeat):
-        r = one_run(exports, work)
+        r = one_run(exports, work, args.engine)
         runs.append(r)
         stages = "  ".join(f"{k} {v:.1f}s/{r['peaks'].get(k, 0) / 2**30:.1f}GB" for k, v in r["timings"].items())
         print(f"run {i + 1}: total {r['total']:.1f}s  floor {r['floor']:.1f}s  ratio {r['total'] / r['floor']:.1f}x  "

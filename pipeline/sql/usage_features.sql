@@ -14,7 +14,9 @@ WITH r AS NOT MATERIALIZED (
     SELECT customer_id, reading_date, kwh, kwh_peak, kwh_flat, kwh_valley,
            date_diff('day', reading_date, $as_of) AS age,
            month(reading_date) AS m,
-           date_diff('month', reading_date, $as_of) AS months_ago,
+           -- calendar months back, as date_diff('month', reading_date, $as_of) counts them, in plain
+           -- arithmetic: date_diff's calendar logic costs 0.2 s per 45M readings
+           (year($as_of) - year(reading_date)) * 12 + month($as_of) - month(reading_date) AS months_ago,
            isodow(reading_date) >= 6 AS weekend,
            kwh_peak + COALESCE(kwh_flat, 0) + kwh_valley AS split_total  -- NULL without a 峰/谷 split
     FROM readings
