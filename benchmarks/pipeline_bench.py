@@ -9,6 +9,11 @@ also times a straightforward pandas implementation of the core usage/billing/pay
 the way an analyst would write it, and prints our time / its time; and, like for like, the same
 features in DuckDB SQL over the same exports.
 
+    python benchmarks/pipeline_bench.py --customers 100000 --engine spark [--repeat 1]
+
+runs the same on Spark local[<cpus>] (pip install -e ".[spark]", Java 17+). Peak RSS counts the
+child processes: the JVM for Spark, the text classifier's workers for DuckDB.
+
     python benchmarks/pipeline_bench.py --customers 100000 --incremental [--repeat 3]
 
 times adding one month instead: the exports are split at 2025-11-30 (pipeline.sample_exports.
