@@ -18,6 +18,7 @@ from pipeline.settings import Settings
 from pipeline.sources.mapping import load_mapping
 from pipeline.spark.session import SparkOptions, spark_session
 from pipeline.spark.tables import WorkTables
+from pipeline.spark.transpile import spark_sql
 from pipeline.store import publish_snapshot, work_dir, write_run_manifest
 
 
@@ -33,10 +34,7 @@ def _published_tables(work: WorkTables, settings: Settings, published: list[str]
     def src(name: str) -> str:
         return f"read_parquet('{str(work.path(name)).replace(chr(39), chr(39) * 2)}/*.parquet')"
 
-    as_of = settings.as_of.isoformat()
     tables = {name: f"SELECT * FROM {src(name)}" for name in PUBLISHED_CANONICAL}
-    tables["usage_daily"] = (f"SELECT * FROM {src('readings')} WHERE reading_date > DATE '{as_of}' - INTERVAL 400 DAY "
-                             f"AND reading_date <= DATE '{as_of}' ORDER BY customer_id")
     tables["features"] = f"SELECT * FROM {src('features')} ORDER BY customer_id"
     tables["rejects"] = f"SELECT * FROM {src('rejects')} ORDER BY table_name, source, line"
     if "contact_text" in work.names:
@@ -45,6 +43,36 @@ def _published_tables(work: WorkTables, settings: Settings, published: list[str]
     for name in published:
         tables[name] = f"SELECT * FROM {src(name)}{order.get(name, '')}"
     return tables
+
+
+def write_usage_daily_spark(work: WorkTables, settings: Settings, folder: Path) -> Path:
+    """Write the published window of readings as DuckDB's stages/usage_daily does: a folder of part files,
+    each one contiguous range of 户号, named part-<k>-0.parquet in 户号 order.
+
+    Spark writes the parts itself (a range repartition, each task one file), so publishing never
+    funnels a year of readings through the driver: a driver-side sort of 365M rows took 150 s and
+    11 GB at 1M customers.
+    """
+    from pipeline.stages.usage_daily import CUSTOMERS_PER_FILE, window_filter
+
+    spark = work.spark
+    window = spark.sql(spark_sql(f"SELECT * FROM readings WHERE {window_filter(settings.as_of)}"))
+    customers = work.count("customers")  # one row per 户号; every accepted reading's customer is there
+    parts = max(1, -(-customers // CUSTOMERS_PER_FILE))
+    staging = folder.with_name(folder.name + ".spark")
+    shutil.rmtree(staging, ignore_errors=True)
+    # Within a part rows keep no particular order, as in DuckDB's parts.
+    window.repartitionByRange(parts, "customer_id").write.option("compression", "zstd").parquet(str(staging))
+    files = sorted(staging.glob("part-*.parquet"))  # part-<partition>-…: partition order is 户号 order
+    if not files:  # no reading in the window: one empty file keeps the columns
+        window.limit(0).coalesce(1).write.mode("overwrite").option("compression", "zstd").parquet(str(staging))
+        files = sorted(staging.glob("part-*.parquet"))
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for k, f in enumerate(files):
+        f.rename(folder / f"part-{k:05d}-0.parquet")
+    shutil.rmtree(staging, ignore_errors=True)
+    return folder
 
 
 def run_pipeline_spark(settings: Settings, progress: Progress | None = None, keep_work: bool = False,
@@ -97,12 +125,14 @@ def run_pipeline_spark(settings: Settings, progress: Progress | None = None, kee
                     previous.close()
         rows.update(published)
         with _timed(timings, "publish", progress):
+            usage = write_usage_daily_spark(work, settings, scratch / "usage_daily.parquet")
             con = connect(scratch / "publish.duckdb", settings.duckdb)
             try:
                 manifest = _spark_manifest(run_id, settings, started, timings, counts, staged, warnings,
                                            mapping_sources, rows, spark, options)
                 snap = publish_snapshot(con, store, settings.as_of, run_id,
-                                        _published_tables(work, settings, list(published)), manifest)
+                                        _published_tables(work, settings, list(published)), manifest,
+                                        folders={"usage_daily": usage})
             finally:
                 con.close()
         manifest = _spark_manifest(run_id, settings, started, timings, counts, staged, warnings, mapping_sources,
