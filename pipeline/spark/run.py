@@ -2,7 +2,9 @@
 
 Every stage runs in Spark and writes its tables as Parquet under the run's work folder. Publishing hands
 those folders to `pipeline.store.publish_snapshot`, which writes one `<table>.parquet` per table, the
-manifest (engine = "spark") and swaps the store pointer atomically, exactly as for a DuckDB run.
+manifest (engine = "spark") and swaps the store pointer atomically, exactly as for a DuckDB run. The
+daily readings are the exception: Spark writes them itself as `usage_daily.parquet/` range parts
+(`write_usage_daily_spark`), the layout DuckDB's stages/usage_daily writes.
 """
 from __future__ import annotations
 
