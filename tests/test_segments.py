@@ -383,3 +383,24 @@ def test_next_month_run_keeps_type_names_and_types(tmp_path):
         assert typed > 300 and flips <= 0.01 * typed  # the contacts did not change, so neither do the types
     finally:
         con.close()
+
+
+def test_models_over_the_readings_give_the_same_rows_from_the_usage_daily_parts(sample_con, tmp_path):
+    """A run hands the segments stage its usage_daily parts instead of the readings view: same care alerts."""
+    from pipeline.stages.usage_daily import write_usage_daily
+
+    tables = ("care_alerts", "segments")
+    before = {t: sample_con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+    assert before["care_alerts"], "the sample plants care alerts"
+    usage = write_usage_daily(sample_con, AS_OF, tmp_path / "usage_daily.parquet", customers_per_file=300)
+    files = [f for part in usage.parts for f in part]
+    assert len(usage.parts) > 1
+    build_segments(sample_con, AS_OF, Params(), readings_files=files)
+    after = {t: sample_con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+    assert after == before
+    # and the parts are what it read: without them, no daily reading is there to raise an alert
+    for f in files:
+        sample_con.execute(f"COPY (SELECT * FROM read_parquet('{f}') LIMIT 0) TO '{f}' (FORMAT parquet)")
+    build_segments(sample_con, AS_OF, Params(), readings_files=files)
+    assert sample_con.execute("SELECT count(*) FROM care_alerts").fetchone()[0] < len(before["care_alerts"])
+    build_segments(sample_con, AS_OF, Params())  # leave the module fixture as it was
