@@ -236,7 +236,7 @@ def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work
                 previous = _previous_snapshot(store, settings)
                 try:
                     published.update(build_segments(con, settings.as_of, settings.params, previous,
-                                                   readings_files=[f for part in usage.parts for f in part]))
+                                                   readings_files=usage.files))
                 finally:
                     if previous is not None:
                         previous.close()

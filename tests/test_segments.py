@@ -393,7 +393,7 @@ def test_models_over_the_readings_give_the_same_rows_from_the_usage_daily_parts(
     before = {t: sample_con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
     assert before["care_alerts"], "the sample plants care alerts"
     usage = write_usage_daily(sample_con, AS_OF, tmp_path / "usage_daily.parquet", customers_per_file=300)
-    files = [f for part in usage.parts for f in part]
+    files = usage.files
     assert len(usage.parts) > 1
     build_segments(sample_con, AS_OF, Params(), readings_files=files)
     after = {t: sample_con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}

@@ -125,6 +125,17 @@ CUSTOMERS_PER_PASS = 16_000
 _FROM_READINGS = re.compile(r"\bFROM\s+readings\b", re.IGNORECASE)
 
 
+def reads_readings(sql: str) -> bool:
+    """Whether a model reads the `readings` view (FROM readings)."""
+    return bool(_FROM_READINGS.search(sql))
+
+
+def from_parts(sql: str, files: list[Path]) -> str:
+    """Return `sql` reading the given usage_daily part files wherever it reads FROM readings."""
+    listed = "read_parquet([" + ", ".join(_lit(str(f)) for f in files) + "])"
+    return _FROM_READINGS.sub(f"FROM {listed}", sql)
+
+
 def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
                    folder: Path = SQL_DIR, readings_passes: list[list[Path]] | None = None) -> dict[str, int]:
     """Create every model's table and the wide `features` table; return rows per table.
@@ -146,15 +157,14 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
         ready.append((model, render_sql(model.sql, values, str(model.path))))
         rows[model.name] = 0  # built below
     by_part = [(m, sql) for m, sql in ready  # models over the readings alone (not over other models)
-               if readings_passes and m.grain == "customer_id" and _FROM_READINGS.search(sql)
+               if readings_passes and m.grain == "customer_id" and reads_readings(sql)
                and all(d in existing for d in m.depends)]
     if by_part:
         # Each model reads one group of parts at a time, straight from Parquet: decoding a group
         # again per model costs less than copying it into a temp table first.
         for i, files in enumerate(readings_passes):
-            listed = "read_parquet([" + ", ".join(_lit(str(f)) for f in files) + "])"
             for model, sql in by_part:
-                body = _FROM_READINGS.sub(f"FROM {listed}", sql)
+                body = from_parts(sql, files)
                 con.execute(f'CREATE OR REPLACE TABLE "{model.name}" AS {body}' if i == 0
                             else f'INSERT INTO "{model.name}" {body}')
     in_parts = {m.name for m, _ in by_part}

@@ -17,8 +17,7 @@ import duckdb
 from pipeline.segments import disc_types, load_shapes
 from pipeline.segments.clusters import ClusterModel
 from pipeline.settings import Params
-from pipeline.stages.features import _FROM_READINGS, SQL_DIR, feature_models, param_values, render_sql
-from pipeline.stages.validate import _lit
+from pipeline.stages.features import SQL_DIR, feature_models, from_parts, param_values, render_sql
 
 log = logging.getLogger("portrait")
 SEGMENT_SQL = SQL_DIR / "segments"
@@ -130,7 +129,7 @@ def _run_model(con: duckdb.DuckDBPyConnection, name: str, values: dict[str, obje
     path = SEGMENT_SQL / f"{name}.sql"
     sql = render_sql(path.read_text(encoding="utf-8"), values, str(path))
     if readings_files:
-        sql = _FROM_READINGS.sub("FROM read_parquet([" + ", ".join(_lit(str(f)) for f in readings_files) + "])", sql)
+        sql = from_parts(sql, readings_files)
     con.execute(f'CREATE OR REPLACE {"TEMP " if temp else ""}TABLE "{name}" AS {sql}')
 
 

@@ -40,6 +40,11 @@ class UsageDaily:
     parts: tuple[tuple[Path, ...], ...]
     customers_per_file: int
 
+    @property
+    def files(self) -> list[Path]:
+        """Every part file, in 户号 order."""
+        return [f for part in self.parts for f in part]
+
     def passes(self, customers_per_pass: int) -> list[list[Path]]:
         """Return the files grouped by whole parts, so one group covers at most `customers_per_pass` customers."""
         per_pass = max(1, customers_per_pass // self.customers_per_file)
