@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from datetime import date
 
+import duckdb
 import pytest
 
 from pipeline.engine import connect
@@ -264,9 +265,32 @@ def test_reading_models_in_customer_passes_equal_one_pass(con, tmp_path):
     one = _rows(con, "features")
     usage = write_usage_daily(con, AS_OF, tmp_path / "usage_daily.parquet", customers_per_file=2)
     assert len(usage.parts) == 6 and usage.passes(4) == [[f for p in usage.parts[i:i + 2] for f in p] for i in (0, 2, 4)]
-    build_features(con, AS_OF, Params(), readings_passes=usage.passes(4))  # 12 customers → 3 passes
+    # 12 customers → 3 passes; after the first, two run at once on their own cursors, one thread each
+    con.execute("SET threads = 4")
+    build_features(con, AS_OF, Params(), readings_passes=usage.passes(4))
     assert _rows(con, "features") == one
     assert len(one) == 12 and all(r["kwh_12m"] > 0 and r["kwh_daily_p10_12m"] is not None for r in one.values())
+    assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 4  # restored
+    # One part per pass: six passes, five of them concurrent.
+    build_features(con, AS_OF, Params(), readings_passes=usage.passes(2))
+    assert _rows(con, "features") == one
+
+
+def test_a_failed_reading_pass_fails_the_build_and_restores_the_threads(con, tmp_path):
+    from pipeline.stages.usage_daily import write_usage_daily
+
+    for k in range(6):
+        cid = f"00{12345600 + k:08d}"
+        add_customer(con, cid)
+        add_readings(con, cid, "2025-01-01", 365, "3 + (i % 7)")
+    contact_text(con)
+    usage = write_usage_daily(con, AS_OF, tmp_path / "usage_daily.parquet", customers_per_file=1)
+    passes = usage.passes(1)
+    passes[-1] = [tmp_path / "gone.parquet"]  # a part that disappeared mid-run
+    con.execute("SET threads = 3")
+    with pytest.raises(duckdb.IOException, match="gone.parquet"):
+        build_features(con, AS_OF, Params(), readings_passes=passes)
+    assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 3
 
 
 def test_double_features_do_not_depend_on_the_order_of_addition():
