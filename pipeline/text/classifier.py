@@ -403,51 +403,57 @@ def classify_texts(
 
 
 def _classified_chunk(texts: Sequence[str | None], lex: Lexicon, model: BlendModel) -> pa.Table:
-    n_topics = len(lex.topics)
-    columns: dict[str, list] = {name: [] for name in TEXT_SCHEMA.names}
+    # Column at a time (numpy) rather than row at a time: the per-row loop that built these columns
+    # cost about as much as the lexicon scan and the model together.
+    n, n_topics = len(texts), len(lex.topics)
     scans = [_scan(t, lex) if _has_text(t) else None for t in texts]
-    present = [i for i, found in enumerate(scans) if found is not None]
-    features = np.array([_feature_row(*scans[i][:3]) for i in present]).reshape(len(present), len(LEXICON_FEATURES))
+    present = np.array([i for i, found in enumerate(scans) if found is not None], dtype=np.int64)
+    k = len(present)
+    acc = np.array([scans[i][2] for i in present], dtype=np.float64).reshape(k, lex.n_slots)
+    weights = np.array([scans[i][:2] for i in present], dtype=np.float64).reshape(k, 2)
+    features = np.hstack([weights, acc[:, list(_FEATURE_SLOTS)]])
     sentiment_p, flag_p = model.predict([texts[i] for i in present], features)
-    sentiment_labels = model.sentiment_classes
-    pos_col, neg_col = sentiment_labels.index("positive"), sentiment_labels.index("negative")
-    flag_col = {f: model.flags.index(f) for f in (*MOTIVES, "escalation", "abuse")}
+    labels = model.sentiment_classes
+    pos_col, neg_col = labels.index("positive"), labels.index("negative")
     raised = flag_p >= model.flag_thresholds()
-    row_of = {i: k for k, i in enumerate(present)}
-    need_slots = [(n, _NEED_SLOT[n]) for n in SPECIAL_NEEDS]
-    for i, text in enumerate(texts):
-        k = row_of.get(i)
-        if k is None:
-            columns["sentiment"].append("neutral")
-            columns["sentiment_score"].append(0.0)
-            for m in MOTIVES:
-                columns[f"motive_{m}"].append(0)
-                columns[f"score_{m}"].append(0.0)
-            for flag in ("escalation", "abuse", "chasing"):
-                columns[flag].append(0)
-            columns["urgency"].append(0.0)
-            columns["special_need"].append("")
-            columns["topic"].append(OTHER_TOPIC)
-            columns["evidence"].append("")
-            continue
-        _, _, acc, evidence = scans[i]
-        probs = sentiment_p[k]
-        columns["sentiment"].append(sentiment_labels[int(probs.argmax())])
-        columns["sentiment_score"].append(round(float(probs[pos_col] - probs[neg_col]), 4))
-        for m in MOTIVES:
-            p = float(flag_p[k, flag_col[m]])
-            columns[f"motive_{m}"].append(1 if raised[k, flag_col[m]] else 0)
-            columns[f"score_{m}"].append(round(p, 4))
-        for flag in ("escalation", "abuse"):
-            columns[flag].append(1 if raised[k, flag_col[flag]] else 0)
-        columns["chasing"].append(1 if acc[_SIGNAL_SLOT["chasing"]] >= FLAG_WEIGHT else 0)
-        columns["urgency"].append(round(_score(acc[_SIGNAL_SLOT["urgency"]]), 4))
-        needs = [n for n, slot in need_slots if acc[slot] >= FLAG_WEIGHT or (n == "foreign" and _is_mostly_latin(text))]
-        columns["special_need"].append("|".join(needs))
-        topic_weights = acc[_TOPIC_SLOT:_TOPIC_SLOT + n_topics]
-        best = max(topic_weights) if topic_weights else 0.0
-        columns["topic"].append(lex.topics[topic_weights.index(best)] if best >= TOPIC_MIN_WEIGHT else OTHER_TOPIC)
-        columns["evidence"].append("；".join(dict.fromkeys(evidence)))
+
+    def spread(values: np.ndarray, default: object, dtype: object) -> np.ndarray:
+        """The present rows' values at their positions; `default` for texts without content."""
+        out = np.full(n, default, dtype=dtype)
+        out[present] = values
+        return out
+
+    def rounded(values: np.ndarray) -> list[float]:
+        return [round(v, 4) for v in values.tolist()]  # Python's rounding, as before, not numpy's
+
+    columns: dict[str, object] = {
+        "sentiment": spread(np.array(labels, dtype=object)[sentiment_p.argmax(axis=1)] if k else [], "neutral", object),
+        "sentiment_score": spread(rounded(sentiment_p[:, pos_col] - sentiment_p[:, neg_col]) if k else [], 0.0, np.float64),
+    }
+    flag_col = {f: model.flags.index(f) for f in (*MOTIVES, "escalation", "abuse")}
+    for m in MOTIVES:
+        columns[f"motive_{m}"] = spread(raised[:, flag_col[m]], 0, np.int8)
+    for m in MOTIVES:
+        columns[f"score_{m}"] = spread(rounded(flag_p[:, flag_col[m]]) if k else [], 0.0, np.float64)
+    for flag in ("escalation", "abuse"):
+        columns[flag] = spread(raised[:, flag_col[flag]], 0, np.int8)
+    columns["chasing"] = spread(acc[:, _SIGNAL_SLOT["chasing"]] >= FLAG_WEIGHT, 0, np.int8)
+    columns["urgency"] = spread([round(_score(w), 4) for w in acc[:, _SIGNAL_SLOT["urgency"]].tolist()], 0.0, np.float64)
+    need_flags = acc[:, [_NEED_SLOT[need] for need in SPECIAL_NEEDS]] >= FLAG_WEIGHT
+    needs = []
+    for row, i in enumerate(present.tolist()):
+        needs.append("|".join(need for j, need in enumerate(SPECIAL_NEEDS)
+                              if need_flags[row, j] or (need == "foreign" and _is_mostly_latin(texts[i]))))
+    columns["special_need"] = spread(needs, "", object)
+    if n_topics and k:
+        topic_weights = acc[:, _TOPIC_SLOT:_TOPIC_SLOT + n_topics]
+        best = topic_weights.argmax(axis=1)  # the first of equal weights, as list.index(max) took
+        topics = np.where(topic_weights[np.arange(k), best] >= TOPIC_MIN_WEIGHT,
+                          np.array(lex.topics, dtype=object)[best], OTHER_TOPIC)
+    else:
+        topics = [OTHER_TOPIC] * k
+    columns["topic"] = spread(topics, OTHER_TOPIC, object)
+    columns["evidence"] = spread(["；".join(dict.fromkeys(scans[i][3])) for i in present.tolist()], "", object)
     return pa.Table.from_pydict(columns, schema=TEXT_SCHEMA)
 
 
