@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,20 @@ def test_a_failing_worker_is_an_error_not_a_hang() -> None:
         pool._procs[0].kill()  # the process dies (out of memory, killed by an operator …)
         with pytest.raises(RuntimeError, match="a text classifier process stopped"):
             list(pool.map([["咨询电费"]]))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/environ"), reason="reads a worker's environment from Linux /proc")
+def test_workers_run_numpy_on_one_thread_unless_told_otherwise(monkeypatch) -> None:
+    """Each worker is one core's worth of classifying: BLAS threads of its own would spin on the other cores."""
+    from pipeline.text.workers import ClassifierPool
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")  # an operator's explicit choice is kept
+    with ClassifierPool(1) as pool:
+        assert next(pool.map([["咨询电费"]])).num_rows == 1
+        environ = dict(item.split("=", 1) for item in
+                       open(f"/proc/{pool._procs[0].pid}/environ", encoding="utf-8", errors="replace").read().split("\0")
+                       if "=" in item)
+    assert environ["OPENBLAS_NUM_THREADS"] == "1" and environ["OMP_NUM_THREADS"] == "1"
+    assert environ["MKL_NUM_THREADS"] == "3"
