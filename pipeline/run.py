@@ -23,7 +23,7 @@ from pipeline.engine import connect
 from pipeline.errors import IngestError, PortraitError
 from pipeline.settings import Settings
 from pipeline.sources.mapping import describe_mapping, load_mapping
-from pipeline.stages.features import CUSTOMERS_PER_PASS, build_features
+from pipeline.stages.features import CUSTOMERS_PER_PASS, build_features, build_readings_features
 from pipeline.stages.ingest import IngestProblems, StagedSource, ingest_sources
 from pipeline.stages.usage_daily import extend_usage_daily, write_usage_daily
 from pipeline.stages.validate import TableCounts, validate_sources
@@ -81,14 +81,15 @@ def code_version() -> str:
 
 
 @contextmanager
-def _timed(timings: dict[str, float], stage: str, progress: Progress | None) -> Iterator[None]:
+def _timed(timings: dict[str, float], stage: str, progress: Progress | None, add: bool = False) -> Iterator[None]:
+    """Time the block as `stage` (`add`: onto the stage's earlier time, for a stage run in two parts)."""
     if progress:
         progress(stage)
     start = time.perf_counter()
     try:
         yield
     finally:
-        timings[stage] = round(time.perf_counter() - start, 3)
+        timings[stage] = round((timings.get(stage, 0.0) if add else 0.0) + time.perf_counter() - start, 3)
 
 
 def _check_problems(problems: IngestProblems, staged: list[StagedSource]) -> None:
@@ -158,7 +159,7 @@ def _previous_snapshot(store: Path, settings: Settings) -> duckdb.DuckDBPyConnec
 def _manifest(run_id: str, settings: Settings, status: str, started: datetime, timings: dict[str, float],
               counts: dict[str, TableCounts], staged: list[StagedSource], warnings: list[str],
               mapping_sources: list[str], error: str | None = None, rows: dict[str, int] | None = None,
-              base: Snapshot | None = None) -> dict:
+              base: Snapshot | None = None, background: dict[str, float] | None = None) -> dict:
     return {
         "run_id": run_id,
         "status": status,
@@ -177,6 +178,7 @@ def _manifest(run_id: str, settings: Settings, status: str, started: datetime, t
         "rows": rows or {},
         "timings": timings,
         "total_seconds": round(sum(timings.values()), 3),
+        "background_seconds": background or {},
         "warnings": warnings,
         "error": error,
         "text_model": text_model_version(),
@@ -196,6 +198,7 @@ def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work
     run_id = new_run_id()
     started = datetime.now(timezone.utc)
     timings: dict[str, float] = {}
+    background: dict[str, float] = {}  # stages run beside others: their own wall time (not in the total)
     counts: dict[str, TableCounts] = {}
     staged: list[StagedSource] = []
     warnings: list[str] = []
@@ -205,24 +208,33 @@ def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work
     scratch = work_dir(store, run_id)
     con = connect(scratch / "work.duckdb", settings.duckdb)
     rows: dict[str, int] = {}
+    text_job = None
     try:
         mapping, staged, problems, counts = _ingest_and_validate(con, settings, scratch, timings, progress, base)
         mapping_sources = list(mapping.sources)
         warnings = list(problems.warnings)
-        with _timed(timings, "text", progress):
-            from pipeline.stages.text import contact_text
+        from pipeline.stages.text import ContactTextJob
 
-            reuse = reusable_contact_text(base) if base is not None else None
-            rows["contact_text"] = contact_text(con, settings.duckdb.threads or None, reuse)
+        # Text runs beside usage_daily and the reading models, on the cores they leave idle; the run
+        # waits for it before the models over contacts. timings["text"] is that wait (what text adds
+        # to the run's wall time); background["text"] its own wall time.
+        text_job = ContactTextJob(con, settings.duckdb.threads or None,
+                                  reusable_contact_text(base) if base is not None else None)
         with _timed(timings, "usage_daily", progress):
             reuse_daily = reusable_usage_daily(base, staged, counts) if base is not None else None
             if reuse_daily is not None:
                 usage = extend_usage_daily(con, settings.as_of, scratch / "usage_daily.parquet", *reuse_daily)
             else:
                 usage = write_usage_daily(con, settings.as_of, scratch / "usage_daily.parquet")
+        passes = usage.passes(CUSTOMERS_PER_PASS)
         with _timed(timings, "features", progress):
-            rows.update(build_features(con, settings.as_of, settings.params,
-                                       readings_passes=usage.passes(CUSTOMERS_PER_PASS)))
+            prebuilt = build_readings_features(con, settings.as_of, settings.params, passes)
+        with _timed(timings, "text", progress):
+            rows["contact_text"] = text_job.result()
+        background["text"] = text_job.seconds
+        with _timed(timings, "features", progress, add=True):
+            rows.update(build_features(con, settings.as_of, settings.params, readings_passes=passes,
+                                       prebuilt=prebuilt))
         published: dict[str, int] = {}
         if importlib.util.find_spec("pipeline.stages.tags"):
             with _timed(timings, "tags", progress):
@@ -242,22 +254,25 @@ def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work
                         previous.close()
         rows.update(published)
         manifest = _manifest(run_id, settings, "published", started, timings, counts, staged, warnings,
-                             mapping_sources, rows=rows, base=base)
+                             mapping_sources, rows=rows, base=base, background=background)
         with _timed(timings, "publish", progress):
             tables = {**_published_tables(con), **{t: f'SELECT * FROM "{t}"' for t in published}}
             snap = publish_snapshot(con, store, settings.as_of, run_id, tables, manifest,
                                     folders={"usage_daily": usage.folder})
         manifest = _manifest(run_id, settings, "published", started, timings, counts, staged, warnings,
-                             mapping_sources, rows=rows, base=base)
+                             mapping_sources, rows=rows, base=base, background=background)
         manifest["snapshot"] = str(snap.relative_to(store))
         path = write_run_manifest(store, manifest)
         return RunResult(run_id, settings, counts, timings, warnings, problems, staged, snap, path, rows)
     except BaseException as err:
         msg = str(err) if isinstance(err, PortraitError) else f"{type(err).__name__}: {err}"
         write_run_manifest(store, _manifest(run_id, settings, "failed", started, timings, counts, staged,
-                                            warnings, mapping_sources, error=msg, rows=rows, base=base))
+                                            warnings, mapping_sources, error=msg, rows=rows, base=base,
+                                            background=background))
         raise
     finally:
+        if text_job is not None:
+            text_job.stop()  # (at once when it finished: a failed run must not leave it classifying)
         con.close()
         if not keep_work:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -109,3 +109,48 @@ def test_a_bad_export_fails_the_run_without_publishing(exports: Path, tmp_path: 
     with pytest.raises(MappingError):
         run_pipeline(settings_for(exports, store))
     assert _customer_count(store) == 3
+
+
+def test_a_run_that_fails_beside_the_text_stage_stops_it(tmp_path: Path, monkeypatch):
+    """Text runs in the background from validate to the models over contacts; a failure in between
+    fails the run with its own error and stops the text job at its next batch."""
+    import threading
+    import time
+
+    import pipeline.run as run_mod
+    from conftest import SAMPLE
+    from pipeline.stages import text as text_stage
+
+    real = text_stage.classify_texts
+    batches = []
+
+    def slow(texts):  # one contact a batch, 0.1 s each: the sample's contacts would take minutes
+        batches.append(len(texts))
+        time.sleep(0.1)
+        return real(texts)
+
+    def broken(*args, **kwargs):
+        raise OSError("usage_daily: disk full (simulated)")
+
+    monkeypatch.setattr(text_stage, "BATCH_ROWS", 1)
+    monkeypatch.setattr(text_stage, "classify_texts", slow)
+    monkeypatch.setattr(run_mod, "write_usage_daily", broken)
+    with pytest.raises(OSError, match="disk full"):
+        run_pipeline(settings_for(SAMPLE / "exports", tmp_path / "store"))
+    assert not any(t.name == "portrait-text" for t in threading.enumerate())
+    done = len(batches)
+    time.sleep(0.3)
+    assert len(batches) == done < 50  # stopped, after a few of the sample's contacts
+    failed = [json.loads(p.read_text()) for p in (tmp_path / "store" / "runs").glob("*.json")]
+    assert [m["status"] for m in failed] == ["failed"] and "disk full" in failed[0]["error"]
+
+
+def test_the_manifest_times_text_as_what_it_adds_and_as_its_own_time(tmp_path: Path):
+    from conftest import SAMPLE
+
+    result = run_pipeline(settings_for(SAMPLE / "exports", tmp_path / "store"))
+    manifest = json.loads(result.manifest_path.read_text(encoding="utf-8"))
+    assert manifest["background_seconds"]["text"] > 0
+    assert 0 <= manifest["timings"]["text"] <= manifest["background_seconds"]["text"] + 0.5
+    assert manifest["total_seconds"] == round(sum(manifest["timings"].values()), 3)
+    assert list(manifest["timings"])[:4] == ["ingest", "validate", "usage_daily", "features"]

@@ -189,14 +189,34 @@ def _run_passes(con: duckdb.DuckDBPyConnection, by_part: list[tuple[FeatureModel
         con.execute(f"SET threads = {threads}")
 
 
+def _readings_models(con: duckdb.DuckDBPyConnection, values: dict[str, object],
+                     folder: Path) -> list[tuple[FeatureModel, str]]:
+    """The models over the readings alone (not over other models), rendered: those run in passes."""
+    existing = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    return [(m, render_sql(m.sql, values, str(m.path))) for m in feature_models(folder)
+            if m.grain == "customer_id" and reads_readings(m.sql) and all(d in existing for d in m.depends)]
+
+
+def build_readings_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
+                            readings_passes: list[list[Path]], folder: Path = SQL_DIR) -> set[str]:
+    """Create the tables of the models over the readings alone, in passes over `readings_passes`;
+    return their names, for build_features(prebuilt=...). They need no other stage's output (the text
+    stage may still be running)."""
+    by_part = _readings_models(con, param_values(as_of, params), folder)
+    if by_part:
+        _run_passes(con, by_part, readings_passes)
+    return {m.name for m, _ in by_part}
+
+
 def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
-                   folder: Path = SQL_DIR, readings_passes: list[list[Path]] | None = None) -> dict[str, int]:
+                   folder: Path = SQL_DIR, readings_passes: list[list[Path]] | None = None,
+                   prebuilt: set[str] | frozenset[str] = frozenset()) -> dict[str, int]:
     """Create every model's table and the wide `features` table; return rows per table.
 
     With `readings_passes` (groups of usage_daily part files, each group a disjoint set of
     customers), the models over the readings alone read one group at a time instead of the
     `readings` view: they see the published window (usage_daily.WINDOW_DAYS), which every such model
-    stays within.
+    stays within. `prebuilt` names models whose tables build_readings_features already created.
     """
     values = param_values(as_of, params)
     rows: dict[str, int] = {}
@@ -209,12 +229,12 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
             continue
         ready.append((model, render_sql(model.sql, values, str(model.path))))
         rows[model.name] = 0  # built below
-    by_part = [(m, sql) for m, sql in ready  # models over the readings alone (not over other models)
-               if readings_passes and m.grain == "customer_id" and reads_readings(sql)
-               and all(d in existing for d in m.depends)]
-    if by_part:
-        _run_passes(con, by_part, readings_passes)
-    in_parts = {m.name for m, _ in by_part}
+    in_parts = set(prebuilt)
+    if readings_passes:
+        by_part = [(m, sql) for m, sql in _readings_models(con, values, folder) if m.name not in in_parts]
+        if by_part:
+            _run_passes(con, by_part, readings_passes)
+        in_parts |= {m.name for m, _ in by_part}
     for model, sql in ready:
         if model.name not in in_parts:
             con.execute(f'CREATE OR REPLACE TABLE "{model.name}" AS {sql}')

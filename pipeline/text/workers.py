@@ -21,6 +21,7 @@ import pyarrow as pa
 
 _HEADER = struct.Struct("<Q")
 _BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+NICE_ENV = "PORTRAIT_TEXT_WORKER_NICE"
 
 
 def _send(stream, obj: object) -> None:
@@ -39,9 +40,13 @@ def _receive(stream) -> object:
 
 
 class ClassifierPool:
-    """`workers` classifier processes; `map` classifies batches in order, one batch in flight per worker."""
+    """`workers` classifier processes; `map` classifies batches in order, one batch in flight per worker.
 
-    def __init__(self, workers: int) -> None:
+    `nice` > 0 lowers the workers' CPU priority by that much (os.nice), for classifying in the
+    background while other work runs (stages/text.ContactTextJob).
+    """
+
+    def __init__(self, workers: int, nice: int = 0) -> None:
         root = str(Path(__file__).resolve().parents[2])
         # One core per worker: numpy's BLAS must not start threads of its own. With two workers on two
         # cores, its spinning threads took a third of the workers' CPU (1M customers, 800k contacts:
@@ -49,6 +54,8 @@ class ClassifierPool:
         single = {name: "1" for name in _BLAS_THREADS if name not in os.environ}
         env = {**os.environ, **single,
                "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        if nice:  # the worker lowers its own priority (a preexec_fn is unsafe beside DuckDB's threads)
+            env[NICE_ENV] = str(nice)
         # stderr goes to a file, not a pipe: a chatty worker must never block on a full pipe.
         self._errors = [tempfile.TemporaryFile() for _ in range(max(1, workers))]
         self._procs = [subprocess.Popen([sys.executable, "-m", "pipeline.text.workers"], stdin=subprocess.PIPE,
@@ -115,6 +122,8 @@ class ClassifierPool:
 
 
 def _serve() -> None:
+    if os.environ.get(NICE_ENV):
+        os.nice(int(os.environ[NICE_ENV]))
     from pipeline.text.classifier import classify_texts
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer

@@ -85,3 +85,62 @@ def test_workers_run_numpy_on_one_thread_unless_told_otherwise(monkeypatch) -> N
                        if "=" in item)
     assert environ["OPENBLAS_NUM_THREADS"] == "1" and environ["OMP_NUM_THREADS"] == "1"
     assert environ["MKL_NUM_THREADS"] == "3"
+
+
+def test_the_background_job_gives_the_stage_result_while_the_run_goes_on(contacts_con, monkeypatch) -> None:
+    """The run starts text in a thread of its own (stages/text.ContactTextJob) and keeps using its connection."""
+    import threading
+
+    con = contacts_con
+    assert text_stage.contact_text(con, workers=1) == len(TEXTS)
+    serial = con.execute("SELECT * FROM contact_text ORDER BY ticket_id").fetchall()
+    con.execute("DROP TABLE contact_text")
+    monkeypatch.setattr(text_stage, "PARALLEL_MIN_ROWS", 100)
+    monkeypatch.setattr(text_stage, "POOL_BATCH_ROWS", 128)  # several batches over two low-priority workers
+    job = text_stage.ContactTextJob(con, workers=2)
+    assert any(t.name == "portrait-text" for t in threading.enumerate())
+    con.execute("CREATE TABLE other_stage AS SELECT range AS x FROM range(2000000)")  # the run's own cursor
+    assert con.execute("SELECT sum(x) FROM other_stage").fetchone()[0] == 1999999 * 2000000 // 2
+    assert job.result() == len(TEXTS)
+    assert job.seconds > 0 and job.waited >= 0
+    assert con.execute("SELECT * FROM contact_text ORDER BY ticket_id").fetchall() == serial
+    job.stop()  # after it finished: nothing left to stop
+    assert not any(t.name == "portrait-text" for t in threading.enumerate())
+
+
+def test_a_stopped_background_job_stops_at_the_next_batch_and_creates_no_table(contacts_con, monkeypatch) -> None:
+    """A run that fails elsewhere stops its text job instead of leaving it classifying."""
+    import threading
+
+    monkeypatch.setattr(text_stage, "BATCH_ROWS", 100)  # ten batches, in-process
+    real = text_stage.classify_texts
+    started, gate, calls = threading.Event(), threading.Event(), []
+
+    def held(texts):
+        calls.append(len(texts))
+        started.set()
+        assert gate.wait(30)
+        return real(texts)
+
+    monkeypatch.setattr(text_stage, "classify_texts", held)
+    job = text_stage.ContactTextJob(contacts_con, workers=1)
+    assert started.wait(30)
+    threading.Timer(0.2, gate.set).start()  # the batch in hand finishes after the stop is asked for
+    job.stop()
+    with pytest.raises(text_stage.TextStageStopped):
+        job.result()
+    assert calls == [100]  # the first batch only: the job stopped at the next one
+    tables = {r[0] for r in contacts_con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert "contact_text" not in tables
+    assert not any(t.name == "portrait-text" for t in threading.enumerate())
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="reads a worker's CPU priority (POSIX)")
+def test_background_workers_run_at_a_lower_priority() -> None:
+    from pipeline.text.workers import ClassifierPool
+
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    with ClassifierPool(1, nice=5) as low, ClassifierPool(1) as normal:
+        assert next(low.map([["咨询电费"]])).num_rows == 1 and next(normal.map([["咨询电费"]])).num_rows == 1
+        assert os.getpriority(os.PRIO_PROCESS, low._procs[0].pid) == min(19, own + 5)
+        assert os.getpriority(os.PRIO_PROCESS, normal._procs[0].pid) == own
