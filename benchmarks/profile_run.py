@@ -15,10 +15,10 @@ Every statement the run executes, on the connection or a cursor of it (publish w
 cursors), is timed. Relations built with `.sql()` (the text stage's reader, the k-means samples) run
 when they are fetched and are not timed. Statements are named by what they write (the table, the view or the
 Parquet file), otherwise by their start with literals blanked. Publish writes two tables at once, so
-its statements overlap and can add up to more than its wall time. The text stage runs in the
-background beside usage_daily and the reading models: its row is the time the run waited for it at
-the end, its statements are listed as text's, and its workers' CPU counts in the stage during which
-they finished. The figures in
+its statements overlap and can add up to more than its wall time. Two stages run in the background
+(pipeline/background.py): text beside usage_daily and the reading models, segments beside tags. Their
+rows are the time the run waited for them, their statements are listed as their own, and their CPU
+counts in the stages they ran beside. The figures in
 benchmarks/RESULTS.md that break a run down by statement come from this script.
 """
 from __future__ import annotations
@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pipeline.run as pipeline_run  # noqa: E402
+from pipeline.background import THREAD_PREFIX  # noqa: E402
 from bench_data import write_bench_exports  # noqa: E402
 from pipeline.settings import settings_from_dict  # noqa: E402
 
@@ -72,9 +73,10 @@ class Profile:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, sql: object, seconds: float) -> None:
-        # The text stage runs in a thread of its own beside usage_daily and the reading models: its
-        # statements count as text's, whatever stage the run's own thread is in.
-        stage = "text" if threading.current_thread().name == "portrait-text" else self.stage
+        # A background stage (pipeline/background.py: text, segments) runs in a thread named after it,
+        # beside the run's own: its statements count as its own, whatever stage the run is in.
+        thread = threading.current_thread().name
+        stage = thread[len(THREAD_PREFIX):] if thread.startswith(THREAD_PREFIX) else self.stage
         with self._lock:
             self.statements.append((stage, statement_name(str(sql)), seconds))
 

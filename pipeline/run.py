@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 import duckdb
 
 from pipeline import __version__
+from pipeline.background import BackgroundStage
 from pipeline.engine import connect
 from pipeline.errors import IngestError, PortraitError
 from pipeline.settings import Settings
@@ -208,18 +209,20 @@ def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work
     scratch = work_dir(store, run_id)
     con = connect(scratch / "work.duckdb", settings.duckdb)
     rows: dict[str, int] = {}
-    text_job = None
+    jobs: list[BackgroundStage] = []  # stages running beside the run's own thread
     try:
         mapping, staged, problems, counts = _ingest_and_validate(con, settings, scratch, timings, progress, base)
         mapping_sources = list(mapping.sources)
         warnings = list(problems.warnings)
-        from pipeline.stages.text import ContactTextJob
+        from pipeline.stages.text import BACKGROUND_NICE, contact_text
 
         # Text runs beside usage_daily and the reading models, on the cores they leave idle; the run
         # waits for it before the models over contacts. timings["text"] is that wait (what text adds
-        # to the run's wall time); background["text"] its own wall time.
-        text_job = ContactTextJob(con, settings.duckdb.threads or None,
-                                  reusable_contact_text(base) if base is not None else None)
+        # to the run's wall time), background["text"] its own wall time.
+        workers = settings.duckdb.threads or None
+        reuse = reusable_contact_text(base) if base is not None else None
+        jobs.append(text_job := BackgroundStage("text", con, lambda cur, stop: contact_text(
+            cur, workers, reuse, nice=BACKGROUND_NICE, stop=stop)))
         with _timed(timings, "usage_daily", progress):
             reuse_daily = reusable_usage_daily(base, staged, counts) if base is not None else None
             if reuse_daily is not None:
@@ -236,22 +239,30 @@ def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work
             rows.update(build_features(con, settings.as_of, settings.params, readings_passes=passes,
                                        prebuilt=prebuilt))
         published: dict[str, int] = {}
+        segments_job = None
+        if importlib.util.find_spec("pipeline.stages.segments"):
+            # Segments read features, contact texts and usage_daily, never the tags: they run beside
+            # the tags stage, and timings["segments"] is the wait for them after it.
+            def segments(cur: duckdb.DuckDBPyConnection, stop) -> dict[str, int]:
+                from pipeline.stages.segments import build_segments
+
+                previous = _previous_snapshot(store, settings)
+                try:
+                    return build_segments(cur, settings.as_of, settings.params, previous, readings_files=usage.files)
+                finally:
+                    if previous is not None:
+                        previous.close()
+
+            jobs.append(segments_job := BackgroundStage("segments", con, segments))
         if importlib.util.find_spec("pipeline.stages.tags"):
             with _timed(timings, "tags", progress):
                 from pipeline.stages.tags import evaluate_tags
 
                 published.update(evaluate_tags(con, settings.as_of, settings.params))
-        if importlib.util.find_spec("pipeline.stages.segments"):
+        if segments_job is not None:
             with _timed(timings, "segments", progress):
-                from pipeline.stages.segments import build_segments
-
-                previous = _previous_snapshot(store, settings)
-                try:
-                    published.update(build_segments(con, settings.as_of, settings.params, previous,
-                                                   readings_files=usage.files))
-                finally:
-                    if previous is not None:
-                        previous.close()
+                published.update(segments_job.result())
+            background["segments"] = segments_job.seconds
         rows.update(published)
         manifest = _manifest(run_id, settings, "published", started, timings, counts, staged, warnings,
                              mapping_sources, rows=rows, base=base, background=background)
@@ -271,8 +282,8 @@ def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work
                                             background=background))
         raise
     finally:
-        if text_job is not None:
-            text_job.stop()  # (at once when it finished: a failed run must not leave it classifying)
+        for job in jobs:
+            job.stop()  # (at once when it finished: a failed run must not leave one running)
         con.close()
         if not keep_work:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -150,7 +150,30 @@ def test_the_manifest_times_text_as_what_it_adds_and_as_its_own_time(tmp_path: P
 
     result = run_pipeline(settings_for(SAMPLE / "exports", tmp_path / "store"))
     manifest = json.loads(result.manifest_path.read_text(encoding="utf-8"))
-    assert manifest["background_seconds"]["text"] > 0
+    assert manifest["background_seconds"]["text"] > 0 and manifest["background_seconds"]["segments"] > 0
+    assert 0 <= manifest["timings"]["segments"] <= manifest["background_seconds"]["segments"] + 0.5
     assert 0 <= manifest["timings"]["text"] <= manifest["background_seconds"]["text"] + 0.5
     assert manifest["total_seconds"] == round(sum(manifest["timings"].values()), 3)
     assert list(manifest["timings"])[:4] == ["ingest", "validate", "usage_daily", "features"]
+
+
+@pytest.mark.parametrize("failing", ["tags", "segments"])
+def test_tags_and_segments_run_side_by_side_and_either_failure_fails_the_run(tmp_path: Path, monkeypatch, failing):
+    """Segments run beside tags (they never read the tags); the failing stage's own error fails the
+    run, and neither is left running."""
+    import threading
+
+    from conftest import SAMPLE
+    from pipeline.stages import segments as segments_stage
+    from pipeline.stages import tags as tags_stage
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"{failing}: broken on purpose")
+
+    module = tags_stage if failing == "tags" else segments_stage
+    monkeypatch.setattr(module, "evaluate_tags" if failing == "tags" else "build_segments", broken)
+    with pytest.raises(RuntimeError, match=f"{failing}: broken on purpose"):
+        run_pipeline(settings_for(SAMPLE / "exports", tmp_path / "store"))
+    assert not any(t.name.startswith("portrait-") and t.is_alive() for t in threading.enumerate())
+    failed = [json.loads(p.read_text()) for p in (tmp_path / "store" / "runs").glob("*.json")]
+    assert [m["status"] for m in failed] == ["failed"] and "broken on purpose" in failed[0]["error"]

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
@@ -97,51 +96,6 @@ def customer_text_features(con: duckdb.DuckDBPyConnection, as_of: date) -> int:
     return con.execute("SELECT count(*) FROM customer_text_features").fetchall()[0][0]
 
 
-# The SQL stages leave part of the cores idle (about 8 % of a 1M run's core-seconds: the ends of
-# pipelines, the steps between passes). Classifying contacts needs only the contacts, so the run
-# starts it right after validation and lets it run beside usage_daily and the reading models, its
-# worker processes at the lowest priority: they take the idle cycles, not the SQL stages' own.
+# Run beside other stages (pipeline/background.py), the workers take this much lower a priority: they
+# use the cores the SQL stages leave idle, not the SQL stages' own.
 BACKGROUND_NICE = 19
-
-
-class ContactTextJob:
-    """`contact_text` in a thread of its own, on its own cursor, with its workers at low priority.
-
-    `result()` waits for it and returns its rows (raising what the stage raised); `stop()` asks it to
-    stop at the next batch and waits for it (a run that failed elsewhere). `seconds` is its own wall
-    time once finished, and `waited` the time `result()` waited for it.
-    """
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, workers: int | None = None, reuse: Path | None = None,
-                 nice: int = BACKGROUND_NICE) -> None:
-        self._cursor = con.cursor()
-        self._stop = threading.Event()
-        self._rows: int | None = None
-        self._error: BaseException | None = None
-        self.seconds: float | None = None
-        self.waited: float | None = None
-        self._thread = threading.Thread(target=self._run, args=(workers, reuse, nice), name="portrait-text",
-                                        daemon=True)
-        self._thread.start()
-
-    def _run(self, workers: int | None, reuse: Path | None, nice: int) -> None:
-        start = time.perf_counter()
-        try:
-            self._rows = contact_text(self._cursor, workers, reuse, nice=nice, stop=self._stop)
-        except BaseException as err:  # handed to result(), in the run's own thread
-            self._error = err
-        finally:
-            self.seconds = round(time.perf_counter() - start, 3)
-            self._cursor.close()
-
-    def result(self) -> int:
-        start = time.perf_counter()
-        self._thread.join()
-        self.waited = round(time.perf_counter() - start, 3)
-        if self._error is not None:
-            raise self._error
-        return self._rows
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()

@@ -43,7 +43,7 @@ class ClassifierPool:
     """`workers` classifier processes; `map` classifies batches in order, one batch in flight per worker.
 
     `nice` > 0 lowers the workers' CPU priority by that much (os.nice), for classifying in the
-    background while other work runs (stages/text.ContactTextJob).
+    background while other work runs (pipeline/background.py).
     """
 
     def __init__(self, workers: int, nice: int = 0) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.background import BackgroundStage
 from pipeline.engine import connect
 from pipeline.stages import text as text_stage
 from pipeline.stages.features import create_empty_canonical_tables
@@ -88,7 +89,7 @@ def test_workers_run_numpy_on_one_thread_unless_told_otherwise(monkeypatch) -> N
 
 
 def test_the_background_job_gives_the_stage_result_while_the_run_goes_on(contacts_con, monkeypatch) -> None:
-    """The run starts text in a thread of its own (stages/text.ContactTextJob) and keeps using its connection."""
+    """The run starts text in a thread of its own (pipeline/background.py) and keeps using its connection."""
     import threading
 
     con = contacts_con
@@ -97,7 +98,7 @@ def test_the_background_job_gives_the_stage_result_while_the_run_goes_on(contact
     con.execute("DROP TABLE contact_text")
     monkeypatch.setattr(text_stage, "PARALLEL_MIN_ROWS", 100)
     monkeypatch.setattr(text_stage, "POOL_BATCH_ROWS", 128)  # several batches over two low-priority workers
-    job = text_stage.ContactTextJob(con, workers=2)
+    job = BackgroundStage("text", con, lambda cur, stop: text_stage.contact_text(cur, 2, nice=19, stop=stop))
     assert any(t.name == "portrait-text" for t in threading.enumerate())
     con.execute("CREATE TABLE other_stage AS SELECT range AS x FROM range(2000000)")  # the run's own cursor
     assert con.execute("SELECT sum(x) FROM other_stage").fetchone()[0] == 1999999 * 2000000 // 2
@@ -123,7 +124,7 @@ def test_a_stopped_background_job_stops_at_the_next_batch_and_creates_no_table(c
         return real(texts)
 
     monkeypatch.setattr(text_stage, "classify_texts", held)
-    job = text_stage.ContactTextJob(contacts_con, workers=1)
+    job = BackgroundStage("text", contacts_con, lambda cur, stop: text_stage.contact_text(cur, 1, stop=stop))
     assert started.wait(30)
     threading.Timer(0.2, gate.set).start()  # the batch in hand finishes after the stop is asked for
     job.stop()
