@@ -52,9 +52,12 @@ def _print_counts(result) -> None:
     console.print(t)
 
 
-def _print_timings(timings: dict[str, float]) -> None:
+def _print_timings(timings: dict[str, float], background: dict[str, float] | None = None) -> None:
     parts = "  ".join(f"{k} {v:.2f}s" for k, v in timings.items())
     console.print(f"time per stage: {parts}  (total {sum(timings.values()):.2f}s)")
+    if background:
+        own = ", ".join(f"{k} {v:.2f}s" for k, v in background.items())
+        console.print(f"  ran beside other stages ({own} of their own); the times above are the waits for them")
 
 
 def _print_problems(result) -> None:
@@ -95,7 +98,7 @@ def _run_and_report(settings, title: str) -> None:
                   f"in {time.perf_counter() - start:.1f}s")
     _print_counts(result)
     _print_problems(result)
-    _print_timings(result.timings)
+    _print_timings(result.timings, result.background)
     console.print(f"store: {Path(settings.store).resolve()}")
     console.print(f"snapshot: {result.snapshot}")
     console.print(f"manifest: {result.manifest_path}")

@@ -59,6 +59,9 @@ class RunResult:
     snapshot: Path | None = None
     manifest_path: Path | None = None
     rows: dict[str, int] = field(default_factory=dict)
+    # stages that ran beside others (pipeline/background.py): their own wall time; their `timings`
+    # entry is the time the run waited for them, so the timings still add up to the run's wall time
+    background: dict[str, float] = field(default_factory=dict)
 
     @property
     def balanced(self) -> bool:
@@ -274,7 +277,7 @@ def run_pipeline(settings: Settings, progress: Progress | None = None, keep_work
                              mapping_sources, rows=rows, base=base, background=background)
         manifest["snapshot"] = str(snap.relative_to(store))
         path = write_run_manifest(store, manifest)
-        return RunResult(run_id, settings, counts, timings, warnings, problems, staged, snap, path, rows)
+        return RunResult(run_id, settings, counts, timings, warnings, problems, staged, snap, path, rows, background)
     except BaseException as err:
         msg = str(err) if isinstance(err, PortraitError) else f"{type(err).__name__}: {err}"
         write_run_manifest(store, _manifest(run_id, settings, "failed", started, timings, counts, staged,
