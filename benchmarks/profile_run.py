@@ -15,10 +15,10 @@ Every statement the run executes, on the connection or a cursor of it (publish w
 cursors), is timed. Relations built with `.sql()` (the text stage's reader, the k-means samples) run
 when they are fetched and are not timed. Statements are named by what they write (the table, the view or the
 Parquet file), otherwise by their start with literals blanked. Publish writes two tables at once, so
-its statements overlap and can add up to more than its wall time. Two stages run in the background
-(pipeline/background.py): text beside usage_daily and the reading models, segments beside tags. Their
-rows are the time the run waited for them, their statements are listed as their own, and their CPU
-counts in the stages they ran beside. The figures in
+its statements overlap and can add up to more than its wall time. The text stage runs in the
+background beside usage_daily and the reading models (pipeline/background.py): its row is the time
+the run waited for it, its statements are listed as its own, and its CPU counts in the stages it ran
+beside. The figures in
 benchmarks/RESULTS.md that break a run down by statement come from this script.
 """
 from __future__ import annotations
@@ -73,7 +73,7 @@ class Profile:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, sql: object, seconds: float) -> None:
-        # A background stage (pipeline/background.py: text, segments) runs in a thread named after it,
+        # A background stage (pipeline/background.py: text) runs in a thread named after it,
         # beside the run's own: its statements count as its own, whatever stage the run is in.
         thread = threading.current_thread().name
         stage = thread[len(THREAD_PREFIX):] if thread.startswith(THREAD_PREFIX) else self.stage

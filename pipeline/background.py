@@ -2,10 +2,10 @@
 
 Every SQL stage keeps the two cores busy most of the time but not all of it: the ends of pipelines,
 the steps between passes and the Python between statements leave about 8 % of a 1M run's
-core-seconds idle. Two stages that do not read each other's tables can share those gaps:
-
-- text (contacts only) runs beside usage_daily and the reading models;
-- segments (features, contact texts, usage_daily) runs beside tags.
+core-seconds idle. A stage that needs none of the other stages' tables can use those gaps: text
+(contacts only) runs beside usage_daily and the reading models, its classifier processes at the
+lowest priority. (Segments beside tags did not gain: both keep the cores busy, and side by side
+they took as long as one after the other, at more memory.)
 
 The run waits for a background stage (`result()`) before the first step that needs it. A failure
 there is raised in the run's own thread; a failure elsewhere stops the background stage first
