@@ -57,7 +57,8 @@ def _print_timings(timings: dict[str, float], background: dict[str, float] | Non
     console.print(f"time per stage: {parts}  (total {sum(timings.values()):.2f}s)")
     if background:
         own = ", ".join(f"{k} {v:.2f}s" for k, v in background.items())
-        console.print(f"  ran beside other stages ({own} of their own); the times above are the waits for them")
+        console.print(f"  ran in the background, beside other stages: {own} (the time per stage above is "
+                      f"what the run waited for {'it' if len(background) == 1 else 'them'})")
 
 
 def _print_problems(result) -> None:

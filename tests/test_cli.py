@@ -39,7 +39,7 @@ def test_run_publishes_and_prints_summary(tmp_path: Path):
     out = portrait("run", "--source", str(exports), "--as-of", "2025-12-31", "--store", str(store))
     assert out.returncode == 0, out.stderr
     assert "published as-of 2025-12-31" in out.stdout and "time per stage" in out.stdout
-    assert "ran beside other stages (text " in out.stdout
+    assert "ran in the background, beside other stages: text " in out.stdout
     assert str(store.resolve()) in out.stdout
     assert (store / "store.json").exists()
 
