@@ -189,12 +189,13 @@ def _run_passes(con: duckdb.DuckDBPyConnection, by_part: list[tuple[FeatureModel
         con.execute(f"SET threads = {threads}")
 
 
-def _readings_models(con: duckdb.DuckDBPyConnection, values: dict[str, object],
-                     folder: Path) -> list[tuple[FeatureModel, str]]:
-    """The models over the readings alone (not over other models), rendered: those run in passes."""
-    existing = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    return [(m, render_sql(m.sql, values, str(m.path))) for m in feature_models(folder)
-            if m.grain == "customer_id" and reads_readings(m.sql) and all(d in existing for d in m.depends)]
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+def _over_readings_alone(model: FeatureModel, existing: set[str]) -> bool:
+    """Whether a model reads the readings and no other model's table: such models run in passes."""
+    return model.grain == "customer_id" and reads_readings(model.sql) and all(d in existing for d in model.depends)
 
 
 def build_readings_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
@@ -202,7 +203,9 @@ def build_readings_features(con: duckdb.DuckDBPyConnection, as_of: date, params:
     """Create the tables of the models over the readings alone, in passes over `readings_passes`;
     return their names, for build_features(prebuilt=...). They need no other stage's output (the text
     stage may still be running)."""
-    by_part = _readings_models(con, param_values(as_of, params), folder)
+    values, existing = param_values(as_of, params), _tables(con)
+    by_part = [(m, render_sql(m.sql, values, str(m.path))) for m in feature_models(folder)
+               if _over_readings_alone(m, existing)]
     if by_part:
         _run_passes(con, by_part, readings_passes)
     return {m.name for m, _ in by_part}
@@ -220,7 +223,7 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
     """
     values = param_values(as_of, params)
     rows: dict[str, int] = {}
-    existing = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    existing = _tables(con)
     built: list[FeatureModel] = []
     ready: list[tuple[FeatureModel, str]] = []
     for model in feature_models(folder):
@@ -231,7 +234,7 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: date, params: Params,
         rows[model.name] = 0  # built below
     in_parts = set(prebuilt)
     if readings_passes:
-        by_part = [(m, sql) for m, sql in _readings_models(con, values, folder) if m.name not in in_parts]
+        by_part = [(m, sql) for m, sql in ready if m.name not in in_parts and _over_readings_alone(m, existing)]
         if by_part:
             _run_passes(con, by_part, readings_passes)
         in_parts |= {m.name for m, _ in by_part}

@@ -19,6 +19,9 @@ BATCH_ROWS = 50_000
 # (80k contacts: 4.7 s in-process, 3.5 s with two workers).
 PARALLEL_MIN_ROWS = 40_000
 POOL_BATCH_ROWS = 8_000
+# Run beside other stages (pipeline/background.py), the workers take this much lower a priority: they
+# use the cores the SQL stages leave idle, not the SQL stages' own.
+BACKGROUND_NICE = 19
 CONTACT_KEYS = ("ticket_id", "customer_id", "contacted_at", "business_type", "channel")
 FEATURES_SQL = Path(__file__).resolve().parents[1] / "sql" / "customer_text_features.sql"
 
@@ -95,7 +98,3 @@ def customer_text_features(con: duckdb.DuckDBPyConnection, as_of: date) -> int:
     con.execute(f"CREATE OR REPLACE TABLE customer_text_features AS {query}", {"as_of": as_of})
     return con.execute("SELECT count(*) FROM customer_text_features").fetchall()[0][0]
 
-
-# Run beside other stages (pipeline/background.py), the workers take this much lower a priority: they
-# use the cores the SQL stages leave idle, not the SQL stages' own.
-BACKGROUND_NICE = 19
